@@ -1,0 +1,332 @@
+"""Run configuration: YAML -> frozen, validated dataclasses.
+
+Every stage reads its settings from one :class:`RunConfig`. Unknown keys are errors (a
+typo must not silently fall back to a default), and the resolved config is written next
+to the results of every run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
+
+PROFILES = ("quick", "paper")
+DEVICES = ("cpu", "cuda")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+def _require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """Synthetic two-center phantom cohort.
+
+    Attributes:
+        scale: Fraction of the paper's 706 patients (1.0 = full cohort).
+        seed: Seed of the generator; same seed -> identical files.
+        jobs: Worker processes for generation.
+    """
+
+    scale: float = 0.25
+    seed: int = 2024
+    jobs: int = 2
+
+    def __post_init__(self) -> None:
+        _require(0 < self.scale <= 4, f"synth.scale must be in (0, 4], got {self.scale}")
+        _require(self.jobs >= 1, f"synth.jobs must be >= 1, got {self.jobs}")
+
+
+@dataclass(frozen=True)
+class ConversionConfig:
+    """Conversion of two-center data into nnU-Net's raw format.
+
+    Attributes:
+        dataset_id: nnU-Net dataset number (1-999).
+        dataset_name: Name part of ``DatasetXXX_NAME``.
+        n_folds: Cross-validation folds written to ``splits_final.json``.
+        seed: Seed of the set and fold assignment.
+        geometry_tolerance: Largest allowed image/mask difference of origin and spacing
+            (mm) and direction cosines.
+    """
+
+    dataset_id: int = 501
+    dataset_name: str = "SIJFM"
+    n_folds: int = 5
+    seed: int = 2024
+    geometry_tolerance: float = 1e-4
+
+    def __post_init__(self) -> None:
+        _require(1 <= self.dataset_id <= 999, f"conversion.dataset_id must be 1-999, got {self.dataset_id}")
+        _require(self.dataset_name.isidentifier(), f"conversion.dataset_name must be a plain name, got {self.dataset_name!r}")
+        _require(2 <= self.n_folds <= 10, f"conversion.n_folds must be 2-10, got {self.n_folds}")
+        _require(0 < self.geometry_tolerance < 1, "conversion.geometry_tolerance must be in (0, 1)")
+
+
+@dataclass(frozen=True)
+class NnunetConfig:
+    """nnU-Net planning, training and prediction.
+
+    Attributes:
+        profile: ``quick`` (light plan + short schedule for CPU) or ``paper`` (nnU-Net
+            defaults, GPU).
+        folds: Folds to train.
+        device: ``cpu`` or ``cuda``.
+        num_processes: nnU-Net's ``nnUNet_def_n_proc`` (also caps torch threads).
+        num_processes_da: nnU-Net's ``nnUNet_n_proc_DA`` (0 = augment in main process).
+        mirroring: Test-time mirroring at prediction.
+        num_epochs: Optional override of the profile's epoch count.
+        iterations_per_epoch: Optional override of the profile's iterations per epoch.
+        seed: Seed for torch / numpy during training.
+    """
+
+    profile: str = "quick"
+    folds: tuple[int, ...] = (0, 1, 2, 3, 4)
+    device: str = "cpu"
+    num_processes: int = 2
+    num_processes_da: int = 0
+    mirroring: bool = False
+    num_epochs: Optional[int] = None
+    iterations_per_epoch: Optional[int] = None
+    seed: int = 2024
+
+    def __post_init__(self) -> None:
+        _require(self.profile in PROFILES, f"nnunet.profile must be one of {PROFILES}, got {self.profile!r}")
+        _require(self.device in DEVICES, f"nnunet.device must be one of {DEVICES}, got {self.device!r}")
+        _require(len(self.folds) > 0 and all(0 <= f < 10 for f in self.folds), f"nnunet.folds invalid: {self.folds}")
+        _require(len(set(self.folds)) == len(self.folds), f"nnunet.folds repeats a fold: {self.folds}")
+        _require(self.num_processes >= 1, "nnunet.num_processes must be >= 1")
+        _require(self.num_processes_da >= 0, "nnunet.num_processes_da must be >= 0")
+        for name in ("num_epochs", "iterations_per_epoch"):
+            value = getattr(self, name)
+            _require(value is None or value >= 1, f"nnunet.{name} must be >= 1, got {value}")
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Radiomic and shape feature extraction.
+
+    Attributes:
+        params_file: pyradiomics parameter YAML; ``None`` uses the one shipped in
+            ``classifiers/radiomics_fm_t1.yaml``.
+        jobs: Worker processes.
+        dask_address: Optional Dask distributed scheduler address.
+    """
+
+    params_file: Optional[str] = None
+    jobs: int = 2
+    dask_address: Optional[str] = None
+
+    def __post_init__(self) -> None:
+        _require(self.jobs >= 1, f"features.jobs must be >= 1, got {self.jobs}")
+
+
+@dataclass(frozen=True)
+class ClassifierConfig:
+    """XGBoost axSpA classifier.
+
+    Attributes:
+        seed: ``random_state`` of the pipeline and its inner cross-validation.
+        inner_cv_folds: Folds of the inner (hyper-parameter) cross-validation.
+        n_iter: Randomised-search candidates.
+        max_features: Features kept by the selection step.
+    """
+
+    seed: int = 2024
+    inner_cv_folds: int = 3
+    n_iter: int = 12
+    max_features: int = 20
+
+    def __post_init__(self) -> None:
+        _require(2 <= self.inner_cv_folds <= 10, "classifier.inner_cv_folds must be 2-10")
+        _require(self.n_iter >= 1, "classifier.n_iter must be >= 1")
+        _require(self.max_features >= 1, "classifier.max_features must be >= 1")
+
+
+@dataclass(frozen=True)
+class StatsConfig:
+    """ROC statistics.
+
+    Attributes:
+        n_bootstrap: Stratified bootstrap resamples (pROC default 2000).
+        seed: Bootstrap seed.
+        ci_level: Confidence level.
+    """
+
+    n_bootstrap: int = 2000
+    seed: int = 2024
+    ci_level: float = 0.95
+
+    def __post_init__(self) -> None:
+        _require(self.n_bootstrap >= 100, "stats.n_bootstrap must be >= 100")
+        _require(0.5 < self.ci_level < 1, "stats.ci_level must be in (0.5, 1)")
+
+
+@dataclass(frozen=True)
+class ReaderStudyConfig:
+    """Simulated reader study on the synthetic cohort.
+
+    Attributes:
+        seed: Seed of the reader perturbation model.
+    """
+
+    seed: int = 2024
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Whole-study run.
+
+    Attributes:
+        name: Run name; results go to ``out_dir/name``.
+        data_dir: User data laid out as the converter expects; ``None`` = synthetic cohort.
+        out_dir: Folder of reports (``results``).
+        work_dir: Folder of large intermediate data (raw, preprocessed, models, masks).
+    """
+
+    name: str = "quick-synthetic"
+    data_dir: Optional[str] = None
+    out_dir: str = "results"
+    work_dir: str = "work_runs"
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    conversion: ConversionConfig = field(default_factory=ConversionConfig)
+    nnunet: NnunetConfig = field(default_factory=NnunetConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
+    stats: StatsConfig = field(default_factory=StatsConfig)
+    reader_study: ReaderStudyConfig = field(default_factory=ReaderStudyConfig)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name) and "/" not in self.name and not self.name.startswith("."),
+                 f"name must be a plain folder name, got {self.name!r}")
+
+    @property
+    def data_source(self) -> str:
+        """Human-readable data source, written into every report heading."""
+        if self.data_dir is None:
+            return f"synthetic two-center SIJ phantom cohort (scale {self.synth.scale:g}, seed {self.synth.seed})"
+        return f"user data at {self.data_dir}"
+
+    @property
+    def is_synthetic(self) -> bool:
+        """True when the run uses the embedded synthetic cohort."""
+        return self.data_dir is None
+
+
+def from_dict(cls: type, data: dict[str, Any] | None, where: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys.
+
+    Args:
+        cls: A (frozen) dataclass type.
+        data: Mapping of field values; nested dataclasses take nested mappings.
+        where: Dotted prefix for error messages.
+
+    Raises:
+        ConfigError: Unknown key, wrong type or invalid value.
+    """
+    data = dict(data or {})
+    hints = get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    _require(not unknown, f"unknown config key(s) {', '.join(where + k for k in unknown)}")
+    kwargs = {}
+    for name, value in data.items():
+        kwargs[name] = _coerce(hints[name], value, where + name)
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+
+
+def _coerce(hint: Any, value: Any, where: str) -> Any:
+    origin = get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        _require(isinstance(value, dict), f"{where} must be a mapping")
+        return from_dict(hint, value, where + ".")
+    if origin is Union:  # Optional[X]
+        if value is None:
+            return None
+        inner = [a for a in get_args(hint) if a is not type(None)][0]
+        return _coerce(inner, value, where)
+    if origin is tuple:
+        _require(isinstance(value, (list, tuple)), f"{where} must be a list")
+        inner = get_args(hint)[0]
+        return tuple(_coerce(inner, v, where) for v in value)
+    if hint is float:
+        _require(isinstance(value, (int, float)) and not isinstance(value, bool), f"{where} must be a number, got {value!r}")
+        return float(value)
+    if hint is int:
+        _require(isinstance(value, int) and not isinstance(value, bool), f"{where} must be an integer, got {value!r}")
+        return value
+    if hint is bool:
+        _require(isinstance(value, bool), f"{where} must be true/false, got {value!r}")
+        return value
+    if hint is str:
+        _require(isinstance(value, str), f"{where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain nested dict of a config dataclass (tuples become lists, YAML-friendly)."""
+
+    def convert(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [convert(x) for x in v]
+        if isinstance(v, dict):
+            return {k: convert(x) for k, x in v.items()}
+        return v
+
+    return convert(dataclasses.asdict(config))
+
+
+def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Recursively merge ``overrides`` into a copy of ``base``."""
+    out = dict(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_run_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
+    """Load a :class:`RunConfig` from YAML (optional) plus nested ``overrides``.
+
+    Args:
+        path: YAML file; ``None`` starts from the defaults.
+        overrides: Nested mapping applied on top (e.g. from command-line flags).
+
+    Raises:
+        ConfigError: Unreadable YAML, unknown keys or invalid values.
+        FileNotFoundError: ``path`` does not exist.
+    """
+    import yaml
+
+    data: dict[str, Any] = {}
+    if path is not None:
+        text = Path(path).read_text(encoding="utf-8")
+        try:
+            loaded = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
+        _require(loaded is None or isinstance(loaded, dict), f"{path}: top level must be a mapping")
+        data = loaded or {}
+    data = merge(data, overrides or {})
+    return from_dict(RunConfig, data)
+
+
+def dump_yaml(config: Any) -> str:
+    """YAML text of a config dataclass."""
+    import yaml
+
+    return yaml.safe_dump(to_dict(config), sort_keys=False)

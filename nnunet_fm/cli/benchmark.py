@@ -1,4 +1,4 @@
-"""`nnunet-fm benchmark` (not yet implemented)."""
+"""``nnunet-fm benchmark``: the whole study, resumable, with a report beside the paper."""
 
 from __future__ import annotations
 
@@ -7,9 +7,55 @@ import argparse
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
-    return subparsers.add_parser("benchmark", help="(not yet implemented)")
+    p = subparsers.add_parser(
+        "benchmark",
+        help="run the whole study (default: embedded synthetic cohort, quick CPU profile)",
+        description="synth -> convert -> nnU-Net 5 folds -> predict -> evaluate -> features -> "
+        "classifier -> ROC -> reader study -> report. Rerun the same command to resume after an interrupt.",
+    )
+    p.add_argument("--config", help="run config YAML (see nnunet_fm/config.py); flags below override it")
+    p.add_argument("--profile", choices=("quick", "paper"), help="nnU-Net profile (default quick)")
+    p.add_argument("--data", help="your cohort folder (clinical.csv + images + masks); default: synthetic cohort")
+    p.add_argument("--out", help="results root (default results)")
+    p.add_argument("--work", help="root for large intermediate data (default work_runs)")
+    p.add_argument("--name", help="run name (default quick-synthetic)")
+    p.add_argument("--scale", type=float, help="synthetic cohort scale (1.0 = the paper's 706 patients)")
+    p.add_argument("--seed", type=int, help="one seed for every stage")
+    p.add_argument("--device", choices=("cpu", "cuda"), help="training/inference device")
+    p.add_argument("--folds", type=int, nargs="+", help="folds to train (default 0 1 2 3 4)")
+    p.add_argument("--restart", action="store_true", help="discard an existing run of this name and start over")
+    return p
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict:
+    """Nested config overrides from the command-line flags that were given."""
+    o: dict = {}
+    if args.profile:
+        o.setdefault("nnunet", {})["profile"] = args.profile
+    if args.device:
+        o.setdefault("nnunet", {})["device"] = args.device
+    if args.folds:
+        o.setdefault("nnunet", {})["folds"] = list(args.folds)
+    if args.data:
+        o["data_dir"] = args.data
+    if args.out:
+        o["out_dir"] = args.out
+    if args.work:
+        o["work_dir"] = args.work
+    if args.name:
+        o["name"] = args.name
+    if args.scale is not None:
+        o.setdefault("synth", {})["scale"] = args.scale
+    if args.seed is not None:
+        for section in ("synth", "conversion", "nnunet", "classifier", "stats", "reader_study"):
+            o.setdefault(section, {})["seed"] = args.seed
+    return o
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
-    raise RuntimeError("nnunet-fm benchmark is not implemented yet")
+    from benchmarks.study import load_config_for_cli, run_study
+
+    config = load_config_for_cli(args.config, overrides_from_args(args))
+    run_study(config, restart=args.restart, quiet=not args.verbose)
+    return 0

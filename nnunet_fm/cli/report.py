@@ -1,4 +1,4 @@
-"""`nnunet-fm report` (not yet implemented)."""
+"""``nnunet-fm report RUN_DIR``: rebuild a run's report from its CSV/JSON files alone."""
 
 from __future__ import annotations
 
@@ -7,9 +7,17 @@ import argparse
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
-    return subparsers.add_parser("report", help="(not yet implemented)")
+    p = subparsers.add_parser("report", help="rebuild report.md, summary.json and plots of a run from its files")
+    p.add_argument("run_dir", help="results/<run-name> folder of a benchmark run")
+    return p
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
-    raise RuntimeError("nnunet-fm report is not implemented yet")
+    import logging
+
+    from benchmarks.report import build_report
+
+    path = build_report(args.run_dir)
+    logging.getLogger("nnunet_fm").info("report written: %s", path)
+    return 0

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import pytest
+
+from nnunet_fm.config import ConfigError, RunConfig, dump_yaml, load_run_config, to_dict
+
+
+def test_defaults_are_the_quick_synthetic_run():
+    config = load_run_config()
+    assert config.name == "quick-synthetic"
+    assert config.nnunet.profile == "quick"
+    assert config.nnunet.folds == (0, 1, 2, 3, 4)
+    assert config.is_synthetic
+    assert "synthetic" in config.data_source and "scale 0.25" in config.data_source
+
+
+def test_yaml_and_overrides_merge(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("name: mine\nnnunet:\n  profile: paper\n  folds: [0, 1]\nsynth:\n  scale: 0.5\n")
+    config = load_run_config(path, {"nnunet": {"device": "cuda"}, "data_dir": "/data/sij"})
+    assert (config.name, config.nnunet.profile, config.nnunet.folds, config.nnunet.device) == ("mine", "paper", (0, 1), "cuda")
+    assert config.synth.scale == 0.5
+    assert not config.is_synthetic and config.data_source == "user data at /data/sij"
+
+
+def test_round_trip_through_yaml(tmp_path):
+    config = load_run_config(overrides={"name": "x", "stats": {"n_bootstrap": 500}})
+    path = tmp_path / "c.yaml"
+    path.write_text(dump_yaml(config))
+    assert load_run_config(path) == config
+    assert to_dict(config)["nnunet"]["folds"] == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"nnunet": {"profile": "fast"}}, "nnunet.profile"),
+        ({"nnunet": {"folds": [0, 0]}}, "repeats"),
+        ({"synth": {"scale": 0}}, "synth.scale"),
+        ({"synth": {"scael": 1}}, "unknown config key(s) synth.scael"),
+        ({"stats": {"n_bootstrap": "many"}}, "must be an integer"),
+        ({"name": "../escape"}, "plain folder name"),
+        ({"conversion": {"dataset_id": 1000}}, "dataset_id"),
+    ],
+)
+def test_invalid_values_are_clear_errors(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_run_config(overrides=overrides)
+
+
+def test_config_is_frozen():
+    config = RunConfig()
+    with pytest.raises(Exception):
+        config.name = "other"  # type: ignore[misc]
+
+
+def test_bad_yaml_is_a_config_error(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: [unclosed\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_run_config(path)

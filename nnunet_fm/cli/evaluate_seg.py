@@ -1,15 +1,63 @@
-"""`nnunet-fm evaluate-seg` (not yet implemented)."""
+"""`nnunet-fm evaluate-seg`: segmentation metrics of predicted masks against references."""
 
 from __future__ import annotations
 
 import argparse
+import logging
+from pathlib import Path
+
+LOG = logging.getLogger(__name__)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
-    return subparsers.add_parser("evaluate-seg", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "evaluate-seg",
+        help="per-case DSC, HD95, ASSD, NSD, volumes and lesion counts of predicted masks",
+        description="Match masks of two folders by file name, write the per-case metrics CSV "
+                    "and a summary JSON (mean ± SD, bootstrap 95% CI; with --cases the "
+                    "cross-validation figure: mean over folds of per-fold mean DSC ± SD over folds).",
+    )
+    parser.add_argument("--pred", required=True, type=Path, help="folder of predicted masks")
+    parser.add_argument("--ref", required=True, type=Path, help="folder of reference masks")
+    parser.add_argument("--out", required=True, type=Path, help="per-case metrics CSV to write")
+    parser.add_argument("--nsd-tolerance-mm", type=float, default=None,
+                        help="normalised surface Dice tolerance in mm (default 2.0)")
+    parser.add_argument("--cases", type=Path, default=None,
+                        help="cases.csv (case_id, fold, set): adds the CV figure to the summary")
+    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--summary", type=Path, default=None,
+                        help="summary JSON (default: <out stem>_summary.json beside the CSV)")
+    parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CI (default 2000)")
+    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
-    raise RuntimeError("nnunet-fm evaluate-seg is not implemented yet")
+    from nnunet_fm.atomic import write_json
+    from nnunet_fm.seg_evaluation import evaluate_folders, match_case_files, read_folds, summarise
+    from nnunet_fm.seg_metrics import DEFAULT_NSD_TOLERANCE_MM
+
+    tolerance = DEFAULT_NSD_TOLERANCE_MM if args.nsd_tolerance_mm is None else args.nsd_tolerance_mm
+    if tolerance <= 0:
+        raise ValueError(f"--nsd-tolerance-mm must be positive; got {tolerance}")
+    if args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
+    folds = read_folds(args.cases) if args.cases is not None else None
+    if folds is not None:  # fail before the slow part
+        unknown = [case_id for case_id, _, _ in match_case_files(args.pred, args.ref) if case_id not in folds]
+        if unknown:
+            raise ValueError(f"{len(unknown)} case(s) are not in {args.cases}: {', '.join(unknown[:20])}")
+    per_case = evaluate_folders(args.pred, args.ref, args.out, tolerance, args.jobs)
+    summary = summarise(per_case, folds, args.n_boot, args.seed, tolerance)
+    summary["pred"], summary["ref"], summary["per_case_csv"] = str(args.pred), str(args.ref), str(args.out)
+    target = args.summary or args.out.with_name(f"{args.out.stem}_summary.json")
+    write_json(target, summary)
+    overall = summary["all_cases"]
+    line = f"mean DSC {overall['mean_dice']:.4f} ± {overall['sd_dice']:.4f} over {len(per_case)} cases"
+    if "cross_validation" in summary:
+        cv = summary["cross_validation"]
+        line += f"; CV {cv['mean_dice']:.4f} ± {cv['sd_dice']:.4f} over {cv['n_folds']} folds"
+    LOG.info("%s; wrote %s and %s", line, args.out, target)
+    return 0

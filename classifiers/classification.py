@@ -1,0 +1,397 @@
+"""The ``classify`` stage: feature tables + ``cases.csv`` -> axSpA scores for every case.
+
+Training set = ``train`` + ``validation`` cases (their features come from out-of-fold
+predicted masks); test sets = ``internal_test`` and ``external_test`` (features from the
+fold-ensemble masks). Everything that is fitted (imputer, variance filter, selector,
+XGBoost, hyper-parameters, the clinical baseline, the operating threshold) sees training
+cases only; the test rows are scored once, at the end.
+
+Outputs in ``out_dir`` (each written atomically; ``classifier.json`` last):
+
+- ``predictions.csv``: ``case_id, set, label, score_xgboost, score_fm_volume,
+  score_clinical, pred_xgboost, score_source`` (``oof-cv`` for training rows: scores from
+  ``cross_val_predict``; ``test`` for test rows: scores of the model fitted on all
+  training cases).
+- ``feature_importances.csv``: gain of each selected feature, sorted.
+- ``model/``: ``model.json`` + ``pipeline.json`` (:mod:`classifiers.model_io`).
+- ``classifier.json``: best parameters, inner-CV AUC, threshold, counts, excluded cases.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from nnunet_fm.atomic import write_csv, write_json
+from nnunet_fm.roc_stats import THRESHOLD_RULE, youden_threshold
+
+LOG = logging.getLogger(__name__)
+
+TRAINING_SETS = ("train", "validation")
+TEST_SETS = ("internal_test", "external_test")
+ALL_SETS = TRAINING_SETS + TEST_SETS
+
+#: Columns ``cases.csv`` must have (section 2 of ARCHITECTURE.md).
+CASES_COLUMNS = ("case_id", "set", "center", "diagnosis", "label", "fold", "age", "sex")
+
+#: Feature-table columns that are bookkeeping, not features.
+FEATURE_META_COLUMNS = ("case_id", "error")
+
+PREDICTION_COLUMNS = ("case_id", "set", "split", "label", "score_xgboost", "score_fm_volume", "score_clinical",
+                      "pred_xgboost", "score_source")
+
+
+def load_cases(cases_csv: str | os.PathLike) -> Any:
+    """Read and check ``cases.csv``.
+
+    Raises:
+        ValueError: Missing columns, a repeated case id (a case in two sets), an unknown
+            set, a label other than 0/1, a label that contradicts the diagnosis, or a
+            ``patient_id`` (when present) that appears in both training and test.
+    """
+    import pandas as pd
+
+    path = Path(cases_csv)
+    if not path.is_file():
+        raise FileNotFoundError(f"cases table not found: {path}")
+    cases = pd.read_csv(path, dtype={"case_id": str, "set": str, "diagnosis": str, "sex": str},
+                        keep_default_na=False, na_values=[""])
+    missing = [c for c in CASES_COLUMNS if c not in cases.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    cases["case_id"] = cases["case_id"].str.strip()
+    if cases["case_id"].isna().any():
+        raise ValueError(f"{path}: row {int(cases['case_id'].isna().to_numpy().argmax()) + 2} has no case_id")
+    repeated = cases["case_id"][cases["case_id"].duplicated(keep=False)]
+    if not repeated.empty:
+        case_id = repeated.iloc[0]
+        sets = sorted(set(cases.loc[cases["case_id"] == case_id, "set"].astype(str)))
+        raise ValueError(f"{path}: case {case_id} is listed {int((cases['case_id'] == case_id).sum())} times "
+                         f"(sets {sets}); a case must be in exactly one set, never in both training and test")
+    bad_set = ~cases["set"].isin(ALL_SETS)
+    if bad_set.any():
+        raise ValueError(f"{path}: case {cases.loc[bad_set, 'case_id'].iloc[0]} has set "
+                         f"{cases.loc[bad_set, 'set'].iloc[0]!r}; expected one of {list(ALL_SETS)}")
+    labels = pd.to_numeric(cases["label"], errors="coerce")
+    bad_label = ~labels.isin([0, 1])
+    if bad_label.any():
+        raise ValueError(f"{path}: case {cases.loc[bad_label, 'case_id'].iloc[0]} has label "
+                         f"{cases.loc[bad_label, 'label'].iloc[0]!r}; expected 1 (axSpA) or 0 (non-axSpA)")
+    cases["label"] = labels.astype(int)
+    expected = cases["diagnosis"].map({"axSpA": 1, "non-axSpA": 0})
+    contradicts = expected.notna() & (expected != cases["label"])
+    if contradicts.any():
+        row = cases.loc[contradicts].iloc[0]
+        raise ValueError(f"{path}: case {row['case_id']} has diagnosis {row['diagnosis']!r} but label {row['label']}")
+    if "patient_id" in cases.columns:
+        check_no_patient_overlap(cases, id_column="patient_id")
+    return cases
+
+
+def check_no_patient_overlap(cases: Any, id_column: str = "case_id") -> None:
+    """Fail loudly if one patient (or case) is both a training and a test case.
+
+    Raises:
+        ValueError: Naming the first patient found in both.
+    """
+    is_train = cases["set"].isin(TRAINING_SETS)
+    train_ids = set(cases.loc[is_train, id_column].astype(str))
+    test_ids = set(cases.loc[cases["set"].isin(TEST_SETS), id_column].astype(str))
+    both = sorted(train_ids & test_ids)
+    if both:
+        raise ValueError(f"patient-level split violated: {id_column} {both[0]} is in both training and test "
+                         f"({len(both)} such ids); fix the split before classifying")
+
+
+def load_features(feature_csvs: Sequence[str | os.PathLike]) -> tuple[Any, list[str]]:
+    """Read and stack the feature tables (section 5 of ARCHITECTURE.md).
+
+    Returns:
+        ``(table, feature_columns)``: the stacked table with a ``source_file`` column, and
+        the numeric feature columns in the first table's order.
+
+    Raises:
+        ValueError: A table without ``case_id``/``error``, a case in two rows or two
+            tables, tables with different feature columns, or a feature table carrying
+            ``cases.csv`` columns (labels must never travel with features).
+    """
+    import pandas as pd
+
+    if not feature_csvs:
+        raise ValueError("no feature tables given")
+    frames, columns_ref, seen = [], None, {}
+    for csv in feature_csvs:
+        path = Path(csv)
+        if not path.is_file():
+            raise FileNotFoundError(f"feature table not found: {path}")
+        frame = pd.read_csv(path, dtype={"case_id": str, "error": str}, keep_default_na=True)
+        for required in FEATURE_META_COLUMNS:
+            if required not in frame.columns:
+                raise ValueError(f"{path}: missing column {required!r}")
+        leaking = [c for c in CASES_COLUMNS if c != "case_id" and c in frame.columns]
+        if leaking:
+            raise ValueError(f"{path}: feature table has cases.csv column(s) {leaking}; labels and splits "
+                             "come from cases.csv only")
+        frame["case_id"] = frame["case_id"].str.strip()
+        frame["error"] = frame["error"].fillna("").astype(str).str.strip()
+        for case_id in frame["case_id"]:
+            if case_id in seen:
+                where = "twice in" if seen[case_id] == str(path) else f"in both {seen[case_id]} and"
+                raise ValueError(f"case {case_id} appears {where} {path}; each case must have exactly one "
+                                 "feature row (training features from out-of-fold masks, test features "
+                                 "from the ensemble, never both)")
+            seen[case_id] = str(path)
+        names = [c for c in frame.columns if c not in FEATURE_META_COLUMNS]
+        if columns_ref is None:
+            columns_ref = names
+        elif set(names) != set(columns_ref):
+            extra, lacking = sorted(set(names) - set(columns_ref)), sorted(set(columns_ref) - set(names))
+            raise ValueError(f"{path}: feature columns differ from {feature_csvs[0]} (extra {extra[:5]}, "
+                             f"missing {lacking[:5]}); compute all tables with the same feature settings")
+        frame = frame.copy()  # consolidate blocks after the column rewrites above
+        frame["source_file"] = str(path)
+        frames.append(frame)
+    table = pd.concat(frames, ignore_index=True, sort=False)
+
+    feature_columns = []
+    for name in columns_ref:
+        if name.startswith("diagnostics_"):
+            continue  # pyradiomics provenance (versions, hashes, spacing): not features
+        values = table[name]
+        if values.dtype == object or str(values.dtype) in ("string", "str"):
+            converted = pd.to_numeric(values, errors="coerce")
+            if (converted.isna() & values.notna()).any():
+                LOG.warning("feature column %s is not numeric; left out of the classifier", name)
+                continue
+            table[name] = converted
+        elif values.dtype == bool:
+            table[name] = values.astype(float)
+        feature_columns.append(name)
+    if not feature_columns:
+        raise ValueError("the feature tables have no numeric feature columns")
+    return table.copy(), feature_columns
+
+
+def join_features(cases: Any, features: Any) -> tuple[Any, list[dict[str, str]]]:
+    """Join feature rows to cases; drop (and report) failed and missing cases.
+
+    Returns:
+        ``(joined, excluded)``: joined rows in ``cases.csv`` order, and one record
+        ``{case_id, set, reason}`` per case left out.
+
+    Raises:
+        ValueError: If a feature row names a case that ``cases.csv`` does not know.
+    """
+    known = set(cases["case_id"])
+    unknown = [c for c in features["case_id"] if c not in known]
+    if unknown:
+        raise ValueError(f"{len(unknown)} case(s) in the feature tables are not in cases.csv, e.g. "
+                         f"{unknown[0]} (from {features.loc[features['case_id'] == unknown[0], 'source_file'].iloc[0]})")
+    joined = cases.merge(features, on="case_id", how="left", validate="one_to_one", indicator=True)
+    excluded = []
+    no_features = joined["_merge"] == "left_only"
+    for _, row in joined.loc[no_features].iterrows():
+        excluded.append({"case_id": row["case_id"], "set": row["set"], "reason": "no feature row"})
+    if no_features.any():
+        LOG.warning("%d case(s) in cases.csv have no feature row and are left out: %s",
+                    int(no_features.sum()), ", ".join(joined.loc[no_features, "case_id"].head(10)))
+    failed = (~no_features) & (joined["error"].fillna("") != "")
+    for _, row in joined.loc[failed].iterrows():
+        excluded.append({"case_id": row["case_id"], "set": row["set"], "reason": f"feature error: {row['error']}"})
+        LOG.warning("case %s (%s) left out: feature extraction failed: %s", row["case_id"], row["set"], row["error"])
+    joined = joined.loc[~no_features & ~failed].drop(columns="_merge").reset_index(drop=True)
+    _warn_mixed_sources(joined)
+    return joined, excluded
+
+
+def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str | os.PathLike,
+                       out_dir: str | os.PathLike, random_state: int = 2024, inner_cv_folds: int = 3,
+                       n_iter: int = 12, max_features: int = 20, n_jobs: int = 1) -> dict[str, Any]:
+    """Tune and fit the classifier on training cases, score every case, write the outputs.
+
+    Args:
+        feature_csvs: Feature tables (training: out-of-fold masks; test: ensemble masks).
+        cases_csv: ``cases.csv`` of the nnU-Net raw dataset.
+        out_dir: Output folder (created; files in it are replaced).
+        random_state: Seed of the search, the folds, XGBoost and the clinical baseline.
+        inner_cv_folds: Folds of the inner cross-validation (search and out-of-fold scores).
+        n_iter: Randomised-search candidates.
+        max_features: Upper bound of the feature selector.
+        n_jobs: Parallel fits in the search.
+
+    Returns:
+        The content of ``classifier.json``.
+    """
+    import pandas as pd
+
+    from classifiers.model_io import load_model, package_versions, save_model
+    from classifiers.pipeline import (build_clinical_pipeline, clinical_features, fm_volume_scores,
+                                      gain_importances, jsonable_params, out_of_fold_scores,
+                                      selected_feature_names, tune_pipeline)
+
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    cases = load_cases(cases_csv)
+    check_no_patient_overlap(cases)
+    features, feature_columns = load_features(feature_csvs)
+    data, excluded = join_features(cases, features)
+    check_no_patient_overlap(data)
+
+    is_train = data["set"].isin(TRAINING_SETS).to_numpy()
+    train, test = data.loc[is_train].reset_index(drop=True), data.loc[~is_train].reset_index(drop=True)
+    if train.empty:
+        raise ValueError("no training cases (set train/validation) with features")
+    if test.empty:
+        LOG.warning("no test cases (internal_test/external_test) with features; only training scores are written")
+    X_train, y_train = train[feature_columns], train["label"].to_numpy(dtype=int)
+    X_test = test[feature_columns]
+    LOG.info("classifying: %d training cases (%d axSpA), %d test cases, %d feature columns",
+             len(train), int(y_train.sum()), len(test), len(feature_columns))
+
+    # 1. Hyper-parameters: randomised search, inner stratified CV on training cases only.
+    tic = time.perf_counter()
+    search = tune_pipeline(X_train, y_train, cv_folds=inner_cv_folds, n_iter=n_iter,
+                           random_state=random_state, max_features=max_features, n_jobs=n_jobs)
+    model = search.best_estimator_
+    best = int(search.best_index_)
+    LOG.info("search: %d candidates x %d folds in %.1f s; inner-CV AUC %.3f", n_iter, inner_cv_folds,
+             time.perf_counter() - tic, search.best_score_)
+
+    # 2. Out-of-fold training scores -> operating threshold (never looks at test cases).
+    # The hyper-parameters were picked on all training cases, so these scores (and their
+    # AUC) are mildly optimistic; they serve to place the threshold, not to report accuracy.
+    oof = out_of_fold_scores(model, X_train, y_train, inner_cv_folds, random_state, n_jobs=n_jobs)
+    threshold = youden_threshold(y_train, oof)
+    if not np.isfinite(threshold):
+        LOG.warning("no cut-off on the training scores beats calling every case axSpA; threshold is %s",
+                    threshold)
+    test_scores = model.predict_proba(X_test)[:, 1] if len(test) else np.empty(0)
+
+    # 3. Baselines.
+    clinical_model = build_clinical_pipeline(random_state)
+    clin_train, clin_test = clinical_features(train), clinical_features(test)
+    clin_oof = out_of_fold_scores(clinical_model, clin_train, y_train, inner_cv_folds, random_state)
+    clinical_model.fit(clin_train, y_train)
+    clin_test_scores = clinical_model.predict_proba(clin_test)[:, 1] if len(test) else np.empty(0)
+    if "fm_volume_ml" in feature_columns:
+        vol_train, vol_test = fm_volume_scores(train), fm_volume_scores(test)
+    else:
+        LOG.warning("feature tables have no fm_volume_ml column; score_fm_volume is left empty")
+        vol_train, vol_test = np.full(len(train), np.nan), np.full(len(test), np.nan)
+
+    predictions = pd.concat([
+        _prediction_rows(train, oof, vol_train, clin_oof, threshold, "oof-cv"),
+        _prediction_rows(test, test_scores, vol_test, clin_test_scores, threshold, "test"),
+    ], ignore_index=True)
+    order = {case_id: i for i, case_id in enumerate(cases["case_id"])}
+    predictions = predictions.sort_values("case_id", key=lambda s: s.map(order), kind="stable")
+    predictions = predictions.reset_index(drop=True)
+
+    # 4. Model files, checked by reloading them before anything refers to them.
+    summary_for_model = {"n_training_cases": int(len(train)), "n_training_axspa": int(y_train.sum())}
+    save_model(model, out_dir / "model", feature_columns, threshold, random_state,
+               hyper_parameters=search.best_params_, extra=summary_for_model)
+    reloaded = load_model(out_dir / "model")
+    check_rows = pd.concat([X_train, X_test], ignore_index=True)
+    drift = float(np.max(np.abs(reloaded.predict_proba(check_rows) - model.predict_proba(check_rows))))
+    if drift > 1e-6:
+        raise RuntimeError(f"saved model does not reproduce the fitted one (max difference {drift:.2e})")
+
+    importances = gain_importances(model, feature_columns)
+    write_csv(out_dir / "feature_importances.csv", importances)
+    write_csv(out_dir / "predictions.csv", predictions[list(PREDICTION_COLUMNS)])
+
+    results = search.cv_results_
+    summary = {
+        "model": "XGBoost on FM features (impute median -> variance filter -> top-k F test -> XGBClassifier)",
+        "random_state": int(random_state),
+        "inner_cv_folds": int(inner_cv_folds),
+        "n_iter": int(n_iter),
+        "max_features": int(max_features),
+        "best_params": jsonable_params(search.best_params_),
+        "inner_cv_auc": float(search.best_score_),
+        "inner_cv_auc_sd": float(results["std_test_score"][best]),
+        "threshold": float(threshold),
+        "threshold_method": "Youden index (pROC thresholds, nnunet_fm.roc_stats.youden_threshold) on "
+                            "out-of-fold (cross_val_predict) training scores; applied unchanged to test sets",
+        "threshold_rule": THRESHOLD_RULE,
+        "auc_descriptive": _auc_by_set(predictions),
+        "n_per_set": _counts(predictions),
+        "n_feature_columns": len(feature_columns),
+        "n_after_variance_filter": int(model.named_steps["variance"].get_support().sum()),
+        "selected_features": selected_feature_names(model, feature_columns),
+        "excluded_cases": excluded,
+        "feature_csvs": [str(p) for p in feature_csvs],
+        "cases_csv": str(cases_csv),
+        "model_dir": "model",
+        "model_roundtrip_max_abs_diff": drift,
+        "versions": package_versions(),
+        "elapsed_s": round(time.perf_counter() - started, 2),
+    }
+    write_json(out_dir / "classifier.json", summary)
+    LOG.info("classify done in %.1f s: threshold %.4f, %s", summary["elapsed_s"], threshold,
+             ", ".join(f"{k} AUC {v['score_xgboost']:.3f}" for k, v in summary["auc_descriptive"].items()
+                       if v.get("score_xgboost") is not None))
+    return summary
+
+
+def _prediction_rows(rows: Any, xgb_scores: np.ndarray, volume: np.ndarray, clinical: np.ndarray,
+                     threshold: float, source: str) -> Any:
+    import pandas as pd
+
+    return pd.DataFrame({
+        "case_id": rows["case_id"].to_numpy(),
+        "set": rows["set"].to_numpy(),
+        # evaluation group: train + validation pooled as "training" (the Youden threshold's group)
+        "split": np.where(rows["set"].isin(TRAINING_SETS), "training", rows["set"].to_numpy()),
+        "label": rows["label"].to_numpy(dtype=int),
+        "score_xgboost": np.asarray(xgb_scores, dtype=float),
+        "score_fm_volume": np.asarray(volume, dtype=float),
+        "score_clinical": np.asarray(clinical, dtype=float),
+        "pred_xgboost": (np.asarray(xgb_scores, dtype=float) >= threshold).astype(int),
+        "score_source": source,
+    }, columns=list(PREDICTION_COLUMNS))
+
+
+def _auc_by_set(predictions: Any) -> dict[str, dict[str, float | None]]:
+    """Plain ROC AUC per evaluation group (no CIs here: ``nnunet-fm roc`` does statistics)."""
+    from sklearn.metrics import roc_auc_score
+
+    groups = {"training_oof": predictions["set"].isin(TRAINING_SETS)}
+    groups.update({name: predictions["set"] == name for name in TEST_SETS})
+    out = {}
+    for name, mask in groups.items():
+        rows = predictions.loc[mask]
+        if rows.empty:
+            continue
+        aucs = {}
+        for column in ("score_xgboost", "score_fm_volume", "score_clinical"):
+            ok = rows[column].notna()
+            labels = rows.loc[ok, "label"]
+            aucs[column] = (float(roc_auc_score(labels, rows.loc[ok, column]))
+                            if labels.nunique() == 2 else None)
+        out[name] = aucs
+    return out
+
+
+def _counts(predictions: Any) -> dict[str, dict[str, int]]:
+    out = {}
+    for name in ALL_SETS:
+        rows = predictions.loc[predictions["set"] == name]
+        out[name] = {"n": int(len(rows)), "axSpA": int(rows["label"].sum()),
+                     "non_axSpA": int(len(rows) - rows["label"].sum())}
+    return out
+
+
+def _warn_mixed_sources(joined: Any) -> None:
+    """Training features must come from out-of-fold masks and test features from the ensemble."""
+    for source, rows in joined.groupby("source_file", sort=False):
+        kinds = set(np.where(rows["set"].isin(TRAINING_SETS), "training", "test"))
+        if len(kinds) > 1:
+            LOG.warning("%s holds both training and test cases; check that training features come from "
+                        "out-of-fold masks and test features from the fold ensemble", source)

@@ -51,3 +51,14 @@ def test_atomic_dir_refuses_then_replaces_existing(tmp_path):
     with atomic_dir(target, overwrite=True) as tmp:
         (tmp / "b").write_text("2")
     assert sorted(p.name for p in target.iterdir()) == ["b"]
+
+
+def test_written_files_get_the_umask_mode_not_0600(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = write_text(tmp_path / "r.txt", "x")
+    finally:
+        os.umask(old)
+    assert oct(path.stat().st_mode & 0o777) == oct(0o644)

@@ -1,0 +1,122 @@
+"""ROC figure: several curves with bootstrap confidence bands, saved as PNG and SVG."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from nnunet_fm import roc_stats
+from nnunet_fm.atomic import atomic_path
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RocCurve:
+    """One curve of the figure.
+
+    Attributes:
+        name: Legend name, e.g. ``"XGBoost, external test"``.
+        y_true: Labels 0/1.
+        y_score: Scores (higher = positive).
+        ci: ``(lower, upper)`` AUC interval for the legend; computed with DeLong when None.
+        colour: Matplotlib colour; None takes the next colour of the cycle.
+        linestyle: Matplotlib line style (e.g. one per group of cases).
+    """
+
+    name: str
+    y_true: Any
+    y_score: Any
+    ci: tuple[float, float] | None = None
+    colour: str | None = None
+    linestyle: str = "-"
+
+
+def legend_label(name: str, auc_value: float, ci: tuple[float, float], level: float = 0.95) -> str:
+    """``"name: AUC 0.812 (95% CI 0.731–0.893)"``."""
+    return f"{name}: AUC {auc_value:.3f} ({level * 100:g}% CI {ci[0]:.3f}\u2013{ci[1]:.3f})"
+
+
+def plot_roc(
+    curves: Sequence[RocCurve],
+    png_path: str | Path,
+    svg_path: str | Path | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    random_state: int = 0,
+    title: str | None = None,
+    band: bool = True,
+) -> list[Path]:
+    """Draw ROC curves with shaded bootstrap sensitivity bands and write PNG (+ SVG).
+
+    The x axis is 1 - specificity; the band is the pointwise bootstrap CI of sensitivity
+    over a grid of specificities (pROC ``ci.se``), shaded in the curve's colour.
+
+    Args:
+        curves: Curves to draw, in legend order.
+        png_path: PNG to write (atomically).
+        svg_path: SVG to write (atomically); None for none.
+        n_boot: Bootstrap resamples for the bands.
+        level: Confidence level of bands and legend intervals.
+        random_state: Seed; curve ``i`` uses the stream ``[random_state, i]``.
+        title: Optional figure title.
+        band: Draw the confidence bands.
+
+    Returns:
+        The paths written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless; chosen here, never at import time
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        raise ValueError("no ROC curves to plot")
+    specificities = np.linspace(0.0, 1.0, 101)
+    fig, ax = plt.subplots(figsize=(6.0, 6.0), dpi=150)
+    try:
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for index, curve in enumerate(curves):
+            colour = curve.colour or colours[index % len(colours)]
+            points = roc_stats.roc_points(curve.y_true, curve.y_score)
+            auc_value = roc_stats.auc(curve.y_true, curve.y_score)
+            ci = curve.ci if curve.ci is not None else roc_stats.ci_delong(curve.y_true, curve.y_score, level)
+            if band:
+                bounds = roc_stats.bootstrap_sensitivity_band(
+                    curve.y_true, curve.y_score, specificities, n_boot=n_boot, level=level,
+                    random_state=np.random.default_rng([random_state, index]),
+                )
+                ax.fill_between(1.0 - specificities, bounds["lower"], bounds["upper"], color=colour,
+                                alpha=0.15, linewidth=0)
+            # points come in increasing threshold order: from (1, 1) down to (0, 0)
+            ax.plot(1.0 - points["specificity"], points["sensitivity"], color=colour, linewidth=1.8,
+                    linestyle=curve.linestyle, label=legend_label(curve.name, auc_value, ci, level))
+        ax.plot([0, 1], [0, 1], linestyle="--", color="0.6", linewidth=1.0, label="_chance")
+        ax.set_xlim(-0.01, 1.01)
+        ax.set_ylim(-0.01, 1.01)
+        ax.set_aspect("equal")
+        ax.set_xlabel("1 \u2212 specificity (false-positive rate)")
+        ax.set_ylabel("Sensitivity (true-positive rate)")
+        if title:
+            ax.set_title(title)
+        ax.legend(loc="lower right", fontsize="small", frameon=True)
+        fig.tight_layout()
+        written = []
+        for path in (png_path, svg_path):
+            if path is None:
+                continue
+            path = Path(path)
+            fmt = path.suffix.lstrip(".").lower() or "png"
+            # SVG: text kept as text (editable, searchable) and no timestamp, so the same
+            # inputs give the same file
+            with atomic_path(path) as tmp, plt.rc_context({"svg.fonttype": "none"}):
+                fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+            written.append(path)
+            LOG.info("wrote %s", path)
+        return written
+    finally:
+        plt.close(fig)

@@ -1,4 +1,4 @@
-"""`nnunet-fm feature-stability` (not yet implemented)."""
+"""`nnunet-fm feature-stability`: per-feature ICC between two mask sources."""
 
 from __future__ import annotations
 
@@ -7,9 +7,31 @@ import argparse
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
-    return subparsers.add_parser("feature-stability", help="(not yet implemented)")
+    parser = subparsers.add_parser(
+        "feature-stability",
+        help="ICC of every feature between two mask sources",
+        description="Extract features from the same images with two mask sets and write a per-feature "
+        "ICC(A,1)/ICC(C,1) table sorted by ICC and a ranked plot with 0.75/0.9 lines.",
+    )
+    parser.add_argument("--masks-a", required=True, help="first mask folder (e.g. reader)")
+    parser.add_argument("--masks-b", required=True, help="second mask folder (e.g. model)")
+    parser.add_argument("--images", required=True, help="folder of T1 volumes")
+    parser.add_argument(
+        "--out", required=True, help="output folder (feature_icc.csv, feature_icc.png, features_a/b.csv)"
+    )
+    parser.add_argument("--params", default=None, help="pyradiomics parameter YAML (default: shipped one)")
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
-    raise RuntimeError("nnunet-fm feature-stability is not implemented yet")
+    import logging
+
+    from classifiers.feature_stability import feature_stability
+
+    summary = feature_stability(
+        args.masks_a, args.masks_b, args.images, args.out, params_file=args.params, jobs=args.jobs
+    )
+    logging.getLogger("nnunet_fm.cli.feature_stability").info("wrote %s and %s", summary["icc_csv"], summary["plot"])
+    return 0

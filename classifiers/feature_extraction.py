@@ -1,0 +1,416 @@
+"""Radiomics + FM feature table: one row per case (ARCHITECTURE.md section 5).
+
+Columns: ``case_id``; the pyradiomics features under pyradiomics' own names
+(``original_firstorder_Mean``, ...; its ``diagnostics_*`` entries are dropped); our
+``fm_`` features (:mod:`classifiers.shape_features`); ``mask_empty`` (0/1); ``error``
+(empty when the case succeeded). Rows are sorted by case id and the column order is
+fixed by the parameter file, so reruns and ``jobs`` settings give identical tables.
+
+Cases that do not yield radiomics values without being errors:
+
+- empty mask: ``mask_empty`` = 1, radiomics columns NaN, fm_ values defined;
+- a mask too small for pyradiomics (a single voxel; with force2D, one pixel in plane
+  in every slice): radiomics columns NaN, fm_ values defined, a warning is logged.
+
+Any other fault (unreadable file, geometry beyond tolerance, no image for a mask) fills
+``error`` with a message naming the case, leaves that row's features and ``mask_empty``
+empty (NaN), and the other cases are unaffected.
+
+Workers are processes (``jobs``) or a Dask distributed scheduler; each worker runs ITK
+single-threaded so that ``jobs`` processes do not oversubscribe the cores.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from classifiers.shape_features import FM_FEATURE_NAMES, fm_features, left_is_positive_x_from_direction
+
+LOG = logging.getLogger(__name__)
+
+#: The parameter file shipped with the package.
+DEFAULT_PARAMS_NAME = "radiomics_fm_t1.yaml"
+TAIL_COLUMNS = ("mask_empty", "error")
+_CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
+_NOISY_RADIOMICS_MESSAGES = ("GLCM is symmetrical",)
+#: pyradiomics' messages for an ROI too small to use (imageoperations.checkMask, generateAngles).
+_TOO_SMALL_MESSAGES = (
+    "only contains 1 segmented voxel",
+    "too few dimensions",
+    "not present in mask",
+    "Size of the ROI is too small",
+    "Error getting angle count",
+)
+
+
+def default_params_file() -> Path:
+    """Path of the shipped pyradiomics parameter file."""
+    return Path(str(resources.files("classifiers").joinpath(DEFAULT_PARAMS_NAME)))
+
+
+@dataclass(frozen=True)
+class CaseTask:
+    """One image/mask pair to extract (or a pairing fault to report)."""
+
+    case_id: str
+    image_path: str | None
+    mask_path: str
+    problem: str = ""
+
+
+class _DropNoise(logging.Filter):
+    """Drop pyradiomics' per-case informational warnings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in _NOISY_RADIOMICS_MESSAGES)
+
+
+def quiet_radiomics() -> None:
+    """Set pyradiomics' logger to WARNING (it logs every step at INFO by default).
+
+    Its per-case GLCM note is dropped by a filter on the logger that emits it (filters
+    on a parent logger do not see records propagated from children), and pykwalify's
+    per-file "validation.valid" line is silenced too.
+    """
+    logger = logging.getLogger("radiomics")
+    logger.setLevel(logging.WARNING)
+    for handler in logger.handlers:
+        handler.setLevel(logging.WARNING)
+    glcm = logging.getLogger("radiomics.glcm")
+    if not any(isinstance(f, _DropNoise) for f in glcm.filters):
+        glcm.addFilter(_DropNoise())
+    logging.getLogger("pykwalify").setLevel(logging.WARNING)
+
+
+def _volume_files(folder: Path) -> dict[str, Path]:
+    """Volume files in ``folder`` keyed by name without volume suffix."""
+    from nnunet_fm.image_io import VOLUME_SUFFIXES, strip_volume_suffix
+
+    files = {}
+    for path in sorted(folder.iterdir()):
+        if path.is_file() and path.name.endswith(VOLUME_SUFFIXES) and not path.name.startswith("."):
+            files[strip_volume_suffix(path.name)] = path
+    return files
+
+
+def pair_cases(images_dir: str | os.PathLike, masks_dir: str | os.PathLike) -> list[CaseTask]:
+    """Match images to masks by case id.
+
+    Masks are ``CASE.<ext>``; images are ``CASE_0000.<ext>`` (nnU-Net channel 0) or
+    ``CASE.<ext>``. Mask names define the case ids, so ids that themselves end in
+    ``_nnnn`` (``SIJ_1_0001``) are not mistaken for channel suffixes. Other channels are
+    ignored; images without a mask are skipped with a log line; a mask without an image,
+    or with both image spellings present, becomes a task carrying ``problem``.
+
+    Raises:
+        FileNotFoundError: A folder is missing.
+        ValueError: The masks folder holds no volume files.
+    """
+    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
+    for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{what} folder {folder} does not exist")
+    masks = _volume_files(masks_dir)
+    if not masks:
+        raise ValueError(f"masks folder {masks_dir} holds no volume files (.nii.gz, .nii, .nrrd, .mha)")
+    images = _volume_files(images_dir)
+    tasks = []
+    for case_id in sorted(masks):
+        candidates = [images[name] for name in (f"{case_id}_0000", case_id) if name in images]
+        if not candidates:
+            problem = f"case {case_id}: no image {case_id}_0000.* or {case_id}.* in {images_dir}"
+            tasks.append(CaseTask(case_id, None, str(masks[case_id]), problem))
+        elif len(candidates) > 1:
+            names = ", ".join(p.name for p in candidates)
+            tasks.append(CaseTask(case_id, None, str(masks[case_id]), f"case {case_id}: ambiguous images ({names})"))
+        else:
+            tasks.append(CaseTask(case_id, str(candidates[0]), str(masks[case_id])))
+    unmatched = []
+    for name in images:
+        match = _CHANNEL.match(name)
+        base = match.group("case") if match else name
+        if name not in masks and base not in masks:
+            unmatched.append(name)
+    if unmatched:
+        LOG.info("%d image(s) without a mask skipped (e.g. %s)", len(unmatched), unmatched[0])
+    return tasks
+
+
+def _to_float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, params_file=None) -> dict:
+    """Radiomics and FM features of one case.
+
+    Args:
+        image_path: T1 volume.
+        mask_path: FM mask (labels 0/1) on the image grid.
+        params_file: pyradiomics parameter YAML (default: the shipped one).
+
+    Returns:
+        Mapping of pyradiomics feature names (``original_...``), the ``fm_`` features and
+        ``mask_empty``. Radiomics entries are absent for an empty mask or one too small
+        for pyradiomics (see the module docstring).
+
+    Raises:
+        nnunet_fm.image_io.ImageReadError: A file cannot be read.
+        nnunet_fm.image_io.GeometryMismatchError: Mask grid differs beyond tolerance.
+    """
+    import SimpleITK as sitk
+    from nnunet_fm.image_io import align_mask_to_image, read_image, voxel_spacing_zyx
+
+    quiet_radiomics()
+    params_file = Path(params_file) if params_file is not None else default_params_file()
+    extractor = _make_extractor(params_file)
+    label = int(extractor.settings.get("label", 1))
+    image = read_image(image_path, sitk.sitkFloat32)
+    mask = read_image(mask_path)
+    mask = align_mask_to_image(image, mask)  # clear error beyond tolerance; copy geometry within it
+    mask_array = sitk.GetArrayFromImage(mask)
+    image_array = sitk.GetArrayFromImage(image)
+    binary = mask_array == label
+    if np.any((mask_array != 0) & ~binary):
+        other = sorted(int(v) for v in np.unique(mask_array) if v not in (0, label))[:5]
+        LOG.warning("%s: mask holds labels %s besides %d; only label %d is used", mask_path, other, label, label)
+    result: dict[str, Any] = {}
+    too_small = _too_small_for_radiomics(binary, extractor.settings)
+    if too_small:
+        LOG.warning("%s: %s; radiomics features left NaN", mask_path, too_small)
+    elif binary.any():
+        binary_image = sitk.GetImageFromArray(binary.astype(np.uint8))
+        binary_image.CopyInformation(image)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # numpy's empty-slice notes on tiny ROIs
+                raw = extractor.execute(image, binary_image, label=1)
+        except (ValueError, RuntimeError) as exc:
+            # A tiny ROI can still fail after pyradiomics' in-plane resampling (it may
+            # shrink to one voxel or vanish); that is "too small", not a broken case.
+            if not any(text in str(exc) for text in _TOO_SMALL_MESSAGES):
+                raise
+            LOG.warning("%s: ROI too small for pyradiomics (%s); radiomics features left NaN", mask_path, exc)
+            raw = {}
+        result.update({k: _to_float(v) for k, v in raw.items() if not k.startswith("diagnostics_")})
+    result.update(
+        fm_features(
+            binary,
+            image_array,
+            voxel_spacing_zyx(image),
+            left_is_positive_x=left_is_positive_x_from_direction(image.GetDirection()),
+        )
+    )
+    return result
+
+
+def _make_extractor(params_file):
+    """pyradiomics extractor for ``params_file`` (its YAML is schema-checked here)."""
+    from radiomics import featureextractor
+
+    with warnings.catch_warnings():
+        # pykwalify loads pyradiomics' schema extension with a deprecated importlib call.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return featureextractor.RadiomicsFeatureExtractor(str(params_file))
+
+
+def _too_small_for_radiomics(binary: np.ndarray, settings: dict) -> str:
+    """Why pyradiomics cannot use this non-empty mask ('' when it can, or when empty).
+
+    pyradiomics refuses a single voxel, and with ``force2D`` it fails on an ROI that is
+    one pixel wide in plane in every slice (no in-plane neighbour direction exists).
+    """
+    n_voxels = int(binary.sum())
+    if n_voxels == 0:
+        return ""
+    if n_voxels == 1:
+        return "single-voxel mask, which pyradiomics cannot use"
+    if settings.get("force2D", False):
+        axis = int(settings.get("force2Ddimension", 0))
+        in_plane = [a for a in range(3) if a != axis]
+        extents = [np.ptp(np.nonzero(binary.any(axis=tuple(b for b in range(3) if b != a)))[0]) for a in in_plane]
+        if all(extent == 0 for extent in extents):
+            return "mask is one pixel in plane in every slice, too small for 2-D (force2D) texture"
+    return ""
+
+
+def _run_task(task: CaseTask, params_file: str) -> dict:
+    """Worker: never raises; a fault becomes the row's ``error``."""
+    row: dict[str, Any] = {"case_id": task.case_id}
+    if task.problem:
+        row["error"] = task.problem
+        return row
+    try:
+        row.update(extract_case(task.image_path, task.mask_path, params_file))
+        row["error"] = ""
+    except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
+        row["error"] = f"case {task.case_id}: {type(exc).__name__}: {exc}".replace("\n", " ")
+    return row
+
+
+def _single_thread_worker() -> None:
+    """Process-pool initializer: one ITK thread per worker so processes do not oversubscribe."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+def radiomics_feature_names(params_file) -> list[str]:
+    """pyradiomics output names for ``params_file``, in pyradiomics' order.
+
+    Found by extracting once from a small synthetic phantom, so the table has the same
+    columns even when every case fails or is empty.
+    """
+    import SimpleITK as sitk
+
+    quiet_radiomics()
+    extractor = _make_extractor(params_file)
+    label = int(extractor.settings.get("label", 1))
+    rng = np.random.default_rng(0)
+    array = rng.normal(100.0, 20.0, size=(6, 24, 24)).astype(np.float32)
+    mask = np.zeros(array.shape, dtype=np.uint8)
+    mask[2:4, 8:16, 8:14] = label
+    array[mask > 0] += 100.0
+    image = sitk.GetImageFromArray(array)
+    image.SetSpacing((0.7, 0.7, 4.0))
+    mask_image = sitk.GetImageFromArray(mask)
+    mask_image.CopyInformation(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        names = extractor.execute(image, mask_image).keys()
+    return [name for name in names if not name.startswith("diagnostics_")]
+
+
+def assemble_table(rows: Iterable[dict], radiomics_names: Sequence[str]):
+    """Feature table with the section-5 column order, rows sorted by case id."""
+    import pandas as pd
+
+    rows = sorted(rows, key=lambda r: r["case_id"])
+    fixed = {"case_id", *FM_FEATURE_NAMES, *TAIL_COLUMNS}
+    names = list(radiomics_names)
+    known = set(names)
+    for row in rows:  # anything the probe did not produce, in first-seen order
+        for key in row:
+            if key not in fixed and key not in known:
+                names.append(key)
+                known.add(key)
+    columns = ["case_id", *names, *FM_FEATURE_NAMES, *TAIL_COLUMNS]
+    frame = pd.DataFrame.from_records(rows, columns=columns)
+    frame["error"] = frame["error"].fillna("").astype(str)
+    failed = frame["error"] != ""
+    frame["mask_empty"] = frame["mask_empty"].astype("Int64")
+    for name in ("fm_lesion_count", "fm_bilateral", "fm_slice_count"):
+        frame[name] = frame[name].astype("Int64")
+    frame.loc[failed, "mask_empty"] = pd.NA
+    return frame
+
+
+def extract_features(
+    images_dir,
+    masks_dir,
+    params_file=None,
+    jobs: int = 2,
+    dask_address: str | None = None,
+    out_csv=None,
+):
+    """Feature table of every mask in ``masks_dir`` against its image.
+
+    Args:
+        images_dir: Folder of T1 volumes (``CASE_0000.nii.gz`` or ``CASE.nii.gz``).
+        masks_dir: Folder of FM masks (``CASE.nii.gz``).
+        params_file: pyradiomics YAML; default the shipped ``radiomics_fm_t1.yaml``.
+        jobs: Worker processes (1 = in this process).
+        dask_address: Address of a Dask distributed scheduler; cases then run there
+            (needs ``dask[distributed]``) and ``jobs`` is ignored.
+        out_csv: If given, the table is written there atomically.
+
+    Returns:
+        The feature table (pandas DataFrame), one row per mask.
+    """
+    from tqdm import tqdm
+
+    from nnunet_fm.atomic import write_csv
+
+    params_file = Path(params_file) if params_file is not None else default_params_file()
+    if not params_file.is_file():
+        raise FileNotFoundError(f"pyradiomics parameter file {params_file} does not exist")
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1; got {jobs}")
+    tasks = pair_cases(images_dir, masks_dir)
+    names = radiomics_feature_names(params_file)
+    started = time.perf_counter()
+    progress = tqdm(total=len(tasks), desc="features", unit="case", disable=None)
+    rows = []
+    try:
+        if dask_address:
+            rows = _run_dask(tasks, str(params_file), dask_address, progress)
+        elif jobs == 1 or len(tasks) <= 1:
+            for task in tasks:
+                rows.append(_run_task(task, str(params_file)))
+                progress.update()
+        else:
+            rows = _run_processes(tasks, str(params_file), jobs, progress)
+    finally:
+        progress.close()
+    table = assemble_table(rows, names)
+    n_failed = int((table["error"] != "").sum())
+    LOG.info(
+        "features: %d case(s) in %.1f s (%d failed, %d empty masks)",
+        len(table), time.perf_counter() - started, n_failed, int((table["mask_empty"] == 1).sum()),
+    )
+    for message in table.loc[table["error"] != "", "error"]:
+        LOG.warning("%s", message)
+    if out_csv is not None:
+        write_csv(out_csv, table)
+    return table
+
+
+def _run_processes(tasks: list[CaseTask], params_file: str, jobs: int, progress) -> list[dict]:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
+
+    rows = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_single_thread_worker) as pool:
+        futures = {pool.submit(_run_task, task, params_file): task for task in tasks}
+        for future in as_completed(futures):
+            task = futures[future]
+            try:
+                rows.append(future.result())
+            except BrokenProcessPool as exc:  # a worker died (e.g. out of memory)
+                rows.append({"case_id": task.case_id, "error": f"case {task.case_id}: worker process died ({exc})"})
+            progress.update()
+    return rows
+
+
+def _run_dask(tasks: list[CaseTask], params_file: str, address: str, progress) -> list[dict]:
+    try:
+        from dask.distributed import Client, as_completed
+    except ImportError as exc:
+        raise RuntimeError(
+            "--dask-address needs Dask distributed: pip install 'dask[distributed]' (or nnunet-fm[dask])"
+        ) from exc
+    rows = []
+    with Client(address) as client:
+        futures = client.map(_run_task, tasks, params_file=params_file, pure=False)
+        by_key = {future.key: task for future, task in zip(futures, tasks)}
+        for future in as_completed(futures):
+            task = by_key[future.key]
+            try:
+                rows.append(future.result())
+            except Exception as exc:  # noqa: BLE001 - a lost worker fails that case only
+                rows.append({"case_id": task.case_id, "error": f"case {task.case_id}: dask task failed ({exc})"})
+            progress.update()
+    return rows

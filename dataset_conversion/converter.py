@@ -1,0 +1,382 @@
+"""Convert a cohort folder (contract 1) into an nnU-Net v2 raw dataset (contract 2).
+
+Order of work:
+1. ``clinical.csv`` is validated (no image is read before the sheet is clean).
+2. Pseudonymous case ids, sets and CV folds are planned (seeded, patient-level).
+3. Cases are read, checked and written in a process pool into a temporary folder; each
+   case is checked before it is written. Any problem discards the whole temporary folder.
+4. ``dataset.json``, ``splits_final.json`` and ``cases.csv`` are written, the split is
+   checked for leakage and nnU-Net's own ``verify_dataset_integrity`` runs on the folder.
+5. Only then the folder is renamed into place (``nnunet_fm.atomic.atomic_dir``) and the
+   id key is written beside (never inside) the dataset.
+
+Images are written from their voxel arrays with only spacing, origin and direction copied,
+so no source header field (DICOM tags, NIfTI ``descrip``/``aux_file``, NRRD/MHA keys) can
+reach the dataset.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnunet_fm.atomic import atomic_dir, write_json, write_text
+from nnunet_fm.image_io import GEOMETRY_TOLERANCE
+
+from dataset_conversion.case_validation import load_and_check_case
+from dataset_conversion.clinical_sheet import CohortValidationError, PatientRow, Problem, read_clinical_sheet
+from dataset_conversion.splits import (
+    CV_SETS,
+    assign_center1_sets,
+    check_splits,
+    cv_folds,
+    fold_of_case,
+)
+
+LOG = logging.getLogger(__name__)
+
+FILE_ENDING = ".nii.gz"
+CHANNEL_NAMES = {"0": "T1"}
+LABELS = {"background": 0, "fm": 1}
+#: Set name -> (images folder, labels folder) inside the dataset.
+SET_FOLDERS = {
+    "train": ("imagesTr", "labelsTr"),
+    "validation": ("imagesTr", "labelsTr"),
+    "internal_test": ("imagesTs", "labelsTs"),
+    "external_test": ("imagesExt", "labelsExt"),
+}
+CASES_COLUMNS = ("case_id", "set", "center", "diagnosis", "label", "fold", "age", "sex")
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+class DatasetIntegrityError(RuntimeError):
+    """nnU-Net's ``verify_dataset_integrity`` rejected the converted dataset."""
+
+
+@dataclass(frozen=True)
+class PlannedCase:
+    """Where one patient goes: pseudonymous id, set, fold."""
+
+    case_id: str
+    row: PatientRow
+    set_name: str
+    fold: int
+
+
+def dataset_folder_name(dataset_id: int, dataset_name: str) -> str:
+    """``Dataset501_SIJFM`` style folder name (nnU-Net convention)."""
+    return f"Dataset{int(dataset_id):03d}_{dataset_name}"
+
+
+def id_key_path(raw_root: str | os.PathLike, dataset_id: int, dataset_name: str) -> Path:
+    """Path of the case-id <-> patient-id key, beside the dataset folder."""
+    return Path(raw_root) / f"{dataset_folder_name(dataset_id, dataset_name)}.id_key.csv"
+
+
+def error_report_path(raw_root: str | os.PathLike, dataset_id: int, dataset_name: str) -> Path:
+    """Default path of the ``--collect-errors`` JSON report, beside the dataset folder."""
+    return Path(raw_root) / f"{dataset_folder_name(dataset_id, dataset_name)}.conversion_errors.json"
+
+
+def pseudonymous_ids(rows: list[PatientRow], seed: int) -> dict[str, str]:
+    """Patient id -> ``SIJ_<center>_<nnnn>``, numbered in a seeded shuffled order per center.
+
+    Patients are sorted before the shuffle, so ids depend on the patients and the seed
+    only, never on the sheet order (which often follows dates or names).
+    """
+    out = {}
+    for center in sorted({r.center for r in rows}):
+        members = sorted(r.patient_id for r in rows if r.center == center)
+        rng = np.random.default_rng([int(seed), int(center), 0x5EED])
+        width = max(4, len(str(len(members))))
+        for number, index in enumerate(rng.permutation(len(members)), start=1):
+            out[members[index]] = f"SIJ_{center}_{number:0{width}d}"
+    return out
+
+
+def plan_cases(rows: list[PatientRow], seed: int, n_folds: int) -> tuple[list[PlannedCase], list[dict]]:
+    """Assign ids, sets and CV folds (patient level, stratified by diagnosis, seeded).
+
+    Returns:
+        ``(cases sorted by case id, folds in splits_final.json format)``.
+
+    Raises:
+        ValueError: Too few center-1 train/validation patients for ``n_folds`` folds.
+    """
+    ids = pseudonymous_ids(rows, seed)
+    center1 = [r for r in rows if r.center == 1]
+    sets = assign_center1_sets([r.patient_id for r in center1], [r.diagnosis for r in center1], seed)
+    sets.update({r.patient_id: "external_test" for r in rows if r.center == 2})
+    pool = sorted((ids[r.patient_id], r.label) for r in center1 if sets[r.patient_id] in CV_SETS)
+    folds = cv_folds([c for c, _ in pool], [y for _, y in pool], n_folds, seed)
+    fold = fold_of_case(folds)
+    cases = [PlannedCase(ids[r.patient_id], r, sets[r.patient_id], fold.get(ids[r.patient_id], -1)) for r in rows]
+    cases.sort(key=lambda c: c.case_id)
+    check_splits({c.case_id: c.set_name for c in cases}, {c.case_id: c.row.patient_id for c in cases}, folds)
+    return cases, folds
+
+
+def _init_worker() -> None:
+    """One ITK thread per process: the pool already uses the cores."""
+    import SimpleITK as sitk
+
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+
+
+def convert_case(case_id: str, image_path: str, mask_path: str, image_target: str, label_target: str,
+                 tolerance: float) -> dict:
+    """Check one case and, if clean, write its image and uint8 mask as NIfTI.
+
+    The written images are rebuilt from the voxel arrays (no metadata dictionary) with
+    the source spacing, origin and direction; the mask gets the image's geometry after
+    the tolerance check.
+
+    Returns:
+        ``{"case_id", "faults", "mask_voxels", "seconds"}``; nothing is written when
+        ``faults`` is not empty.
+    """
+    import SimpleITK as sitk
+
+    from nnunet_fm.image_io import write_image
+
+    start = time.perf_counter()
+    checked, faults = load_and_check_case(image_path, mask_path, tolerance)
+    if faults:
+        return {"case_id": case_id, "faults": faults, "mask_voxels": 0, "seconds": time.perf_counter() - start}
+    image = sitk.GetImageFromArray(sitk.GetArrayFromImage(checked.image))
+    image.CopyInformation(checked.image)  # spacing, origin, direction only; no metadata
+    mask = sitk.GetImageFromArray(sitk.GetArrayFromImage(checked.mask).astype(np.uint8))
+    mask.CopyInformation(image)
+    write_image(image, image_target)
+    write_image(mask, label_target)
+    return {"case_id": case_id, "faults": [], "mask_voxels": checked.mask_voxels,
+            "seconds": time.perf_counter() - start}
+
+
+def _run_cases(tasks: list[dict], jobs: int, collect_errors: bool) -> list[dict]:
+    """Run :func:`convert_case` over ``tasks`` with a progress bar; stop at the first fault
+    unless ``collect_errors``."""
+    from tqdm import tqdm
+
+    results = []
+    with tqdm(total=len(tasks), desc="convert", unit="case", leave=False) as bar:
+        if jobs <= 1:
+            for task in tasks:
+                result = convert_case(**task)
+                results.append(result)
+                bar.update()
+                if result["faults"] and not collect_errors:
+                    break
+            return results
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        # spawn: the parent may hold torch/ITK threads, which do not survive fork safely.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
+            futures = [pool.submit(convert_case, **task) for task in tasks]
+            for future in as_completed(futures):
+                result = future.result()
+                results.append(result)
+                bar.update()
+                if result["faults"] and not collect_errors:
+                    pool.shutdown(wait=True, cancel_futures=True)
+                    break
+    return results
+
+
+def _source_description(input_dir: Path, n_patients: int) -> str:
+    """Data-source sentence for dataset.json (no paths or ids: they may identify people)."""
+    meta_path = input_dir / "cohort.json"
+    if meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+        params = {k: meta[k] for k in ("seed", "scale") if isinstance(meta, dict) and k in meta}
+        extra = ", ".join(f"{k} {v}" for k, v in params.items())
+        return (f"Synthetic two-center SIJ MRI phantom cohort generated by nnunet-fm synth"
+                f"{' (' + extra + ')' if extra else ''}; {n_patients} patients. Not patient data.")
+    return (f"Clinical SIJ MRI cohort converted from clinical.csv by nnunet-fm convert; {n_patients} "
+            "pseudonymised patients (center 1 internal, center 2 external); source ids are kept only "
+            "in the id key outside this folder.")
+
+
+def _write_manifest(folder: Path, cases: list[PlannedCase]) -> None:
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CASES_COLUMNS)
+    for c in cases:
+        writer.writerow([c.case_id, c.set_name, c.row.center, c.row.diagnosis, c.row.label, c.fold,
+                         "" if c.row.age is None else c.row.age, c.row.sex or ""])
+    write_text(folder / "cases.csv", buffer.getvalue())
+
+
+def _write_id_key(path: Path, cases: list[PlannedCase]) -> None:
+    import csv
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(("case_id", "patient_id"))
+    for c in cases:
+        writer.writerow((c.case_id, c.row.patient_id))
+    write_text(path, buffer.getvalue())
+
+
+def verify_with_nnunet(folder: Path, num_processes: int) -> None:
+    """Run nnU-Net's ``verify_dataset_integrity`` on ``folder``; raise if it fails.
+
+    nnU-Net prints its findings; they are captured and logged (debug on success, error
+    on failure). Only the folder path is used, never the nnUNet_raw environment variable.
+    """
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(captured):
+            # Imported here: nnunetv2.paths prints about unset nnUNet_* variables on import.
+            from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
+
+            verify_dataset_integrity(str(folder), num_processes=max(1, int(num_processes)))
+    except (AssertionError, RuntimeError, FileNotFoundError, ValueError) as exc:
+        LOG.error("nnU-Net verify_dataset_integrity output:\n%s", captured.getvalue())
+        raise DatasetIntegrityError(f"nnU-Net verify_dataset_integrity failed: {exc}") from exc
+    LOG.debug("nnU-Net verify_dataset_integrity output:\n%s", captured.getvalue())
+
+
+def _fail(problems: list[Problem], report: Path | None) -> None:
+    if report is not None:
+        write_json(report, {"n_problems": len(problems), "problems": [p.to_dict() for p in problems]})
+        LOG.error("wrote the problem report to %s", report)
+    raise CohortValidationError(problems, report)
+
+
+def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, dataset_id: int,
+                   dataset_name: str = "SIJFM", seed: int = 2024, n_folds: int = 5,
+                   geometry_tolerance: float = GEOMETRY_TOLERANCE, collect_errors: bool = False,
+                   overwrite: bool = False, jobs: int = 2, error_report: str | os.PathLike | None = None) -> Path:
+    """Convert a cohort folder into ``raw_root/DatasetXXX_NAME`` (nnU-Net v2 raw format).
+
+    Args:
+        input_dir: Cohort folder with ``clinical.csv`` (ARCHITECTURE.md, contract 1).
+        raw_root: nnU-Net raw root (the folder that holds ``DatasetXXX_*`` folders).
+        dataset_id: nnU-Net dataset id, 1..999.
+        dataset_name: Dataset name (letters, digits, ``_``, ``-``).
+        seed: Seed of the case-id shuffle, the set assignment and the CV folds.
+        n_folds: Number of CV folds over train + validation.
+        geometry_tolerance: Largest accepted mask-vs-image difference in spacing and
+            origin (mm) and direction cosines.
+        collect_errors: Check every patient and report all problems at once (also as
+            JSON at ``error_report``) instead of stopping at the first one.
+        overwrite: Replace an existing dataset folder.
+        jobs: Worker processes for reading/writing cases and for nnU-Net's check.
+        error_report: Path of the JSON problem report (default: beside the dataset,
+            ``DatasetXXX_NAME.conversion_errors.json``); must be outside the dataset.
+
+    Returns:
+        The dataset folder.
+
+    Raises:
+        CohortValidationError: Bad sheet rows or cases (``.problems`` lists them).
+        FileExistsError: The dataset exists and ``overwrite`` is false.
+        DatasetIntegrityError: nnU-Net's integrity check failed.
+    """
+    input_dir = Path(input_dir).resolve()
+    raw_root = Path(raw_root).resolve()
+    if not 1 <= int(dataset_id) <= 999:
+        raise ValueError(f"dataset id must be in 1..999, got {dataset_id}")
+    if not _SAFE_NAME.match(dataset_name):
+        raise ValueError(f"dataset name {dataset_name!r} must be letters, digits, '_' or '-'")
+    if geometry_tolerance < 0:
+        raise ValueError(f"geometry tolerance must be >= 0, got {geometry_tolerance}")
+    folder_name = dataset_folder_name(dataset_id, dataset_name)
+    target = raw_root / folder_name
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists (use --overwrite to replace it)")
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"cohort folder {input_dir} does not exist")
+    report = Path(error_report).resolve() if error_report else error_report_path(raw_root, dataset_id, dataset_name)
+    if target in report.parents or report == target:
+        raise ValueError(f"the error report {report} must lie outside the dataset folder {target}")
+    report = report if collect_errors else None
+    jobs = max(1, int(jobs))
+    started = time.perf_counter()
+
+    rows, problems = read_clinical_sheet(input_dir)
+    if problems and not collect_errors:
+        _fail(problems[:1], None)
+    if not rows:
+        _fail(problems or [Problem("-", "no valid patient rows")], report)
+    LOG.info("clinical.csv: %d valid patient row(s), %d problem(s)", len(rows), len(problems))
+
+    try:
+        cases, folds = plan_cases(rows, seed, n_folds)
+    except ValueError as exc:
+        _fail(problems + [Problem("-", f"cannot plan the split: {exc}")], report)
+
+    with atomic_dir(target, overwrite=overwrite) as tmp:
+        for images, labels in set(SET_FOLDERS.values()):
+            (tmp / images).mkdir()
+            (tmp / labels).mkdir()
+        tasks = []
+        for c in cases:
+            images, labels = SET_FOLDERS[c.set_name]
+            tasks.append({"case_id": c.case_id, "image_path": str(c.row.image), "mask_path": str(c.row.mask),
+                          "image_target": str(tmp / images / f"{c.case_id}_0000{FILE_ENDING}"),
+                          "label_target": str(tmp / labels / f"{c.case_id}{FILE_ENDING}"),
+                          "tolerance": float(geometry_tolerance)})
+        t0 = time.perf_counter()
+        results = _run_cases(tasks, jobs, collect_errors)
+        LOG.info("read, checked and wrote %d case(s) in %.1f s with %d process(es)",
+                 len(results), time.perf_counter() - t0, jobs)
+        patient_of = {c.case_id: c.row.patient_id for c in cases}
+        order = {c.case_id: i for i, c in enumerate(cases)}
+        for result in sorted(results, key=lambda r: order[r["case_id"]]):
+            problems.extend(Problem(patient_of[result["case_id"]], f) for f in result["faults"])
+        if problems:
+            _fail(problems if collect_errors else problems[:1], report)
+
+        n_training = sum(c.set_name in CV_SETS for c in cases)
+        from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+
+        generate_dataset_json(
+            str(tmp), dict(CHANNEL_NAMES), dict(LABELS), n_training, FILE_ENDING,
+            dataset_name=folder_name,
+            description=_source_description(input_dir, len(cases)),
+            reference="Li X et al. Insights into Imaging 2024;15:93 (study design reproduced)",
+            license="see the data source",
+            converted_by="nnunet-fm convert",
+            numTest=sum(c.set_name == "internal_test" for c in cases),
+            numExternalTest=sum(c.set_name == "external_test" for c in cases),
+            test_folders={"internal_test": "imagesTs/labelsTs", "external_test": "imagesExt/labelsExt"},
+        )
+        write_json(tmp / "splits_final.json", folds)
+        _write_manifest(tmp, cases)
+        check_splits({c.case_id: c.set_name for c in cases}, patient_of, folds)
+        t0 = time.perf_counter()
+        verify_with_nnunet(tmp, jobs)
+        LOG.info("nnU-Net verify_dataset_integrity passed in %.1f s", time.perf_counter() - t0)
+        # The key is written before the rename: a dataset never exists without its key.
+        _write_id_key(id_key_path(raw_root, dataset_id, dataset_name), cases)
+
+    stale = error_report_path(raw_root, dataset_id, dataset_name)
+    if stale.exists() and error_report is None:
+        stale.unlink()
+    counts = {name: sum(c.set_name == name for c in cases) for name in SET_FOLDERS}
+    for name, n in counts.items():
+        n_axspa = sum(c.set_name == name and c.row.label == 1 for c in cases)
+        LOG.info("set %-13s %4d case(s) (%d axSpA, %d non-axSpA)", name, n, n_axspa, n - n_axspa)
+    empty = sum(r["mask_voxels"] == 0 for r in results)
+    if empty:
+        LOG.warning("%d case(s) have an empty FM mask", empty)
+    LOG.info("wrote %s (%d cases, %d folds) in %.1f s", target, len(cases), len(folds), time.perf_counter() - started)
+    return target

@@ -20,3 +20,11 @@ def fail_if_missing(flag: str) -> None:
     """Fail until ``flag`` exists: simulates a stage interrupted by a crash."""
     if not Path(flag).exists():
         raise RuntimeError("simulated crash")
+
+
+def mark_then_sleep(marker: str, seconds: float) -> None:
+    """Write ``marker`` and sleep: a long stage to be killed mid-way."""
+    import time
+
+    Path(marker).write_text("started", encoding="utf-8")
+    time.sleep(seconds)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import functools
 import json
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,49 @@ def test_failing_cli_command_fails_the_stage(tmp_path):
 def test_duplicate_stage_names_are_refused(tmp_path):
     with pytest.raises(ValueError, match="duplicate"):
         run_stages([Stage("a"), Stage("a")], tmp_path / "stages.json")
+
+
+def test_kill_minus_9_mid_stage_then_rerun_resumes(tmp_path):
+    """SIGKILL the runner and its stage child; the rerun skips the finished stage only."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = tmp_path / "pipeline.py"
+    script.write_text(textwrap.dedent(f"""
+        import functools, sys
+        from benchmarks.stage_runner import Stage, run_stages
+        from tests.benchmarks import stage_steps as s
+        T = {str(tmp_path)!r}
+        def stages(sleep):
+            return [
+                Stage("a", outputs=(T + "/a.out",), python_steps=(
+                    functools.partial(s.append_line, T + "/log.txt", "a"),
+                    functools.partial(s.write_file, T + "/a.out", "a"))),
+                Stage("b", outputs=(T + "/b.out",), python_steps=(
+                    functools.partial(s.append_line, T + "/log.txt", "b"),
+                    functools.partial(s.mark_then_sleep, T + "/b.started", sleep),
+                    functools.partial(s.write_file, T + "/b.out", "b"))),
+            ]
+        if __name__ == "__main__":
+            run_stages(stages(float(sys.argv[1])), __import__("pathlib").Path(T) / "stages.json")
+    """))
+    root = str(Path(__file__).resolve().parents[2])
+    env = {**os.environ, "PYTHONPATH": root}
+    proc = subprocess.Popen([sys.executable, str(script), "60"], cwd=root, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 60
+    while not (tmp_path / "b.started").exists():
+        assert time.time() < deadline, "stage b never started"
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)  # kill -9 the runner and the stage child together
+    proc.wait(timeout=30)
+    assert not (tmp_path / "b.out").exists()
+    subprocess.run([sys.executable, str(script), "0"], cwd=root, env=env, check=True, timeout=120,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "b"]
+    state = json.loads((tmp_path / "stages.json").read_text())
+    assert state["stages"]["a"]["done"] and state["stages"]["b"]["done"]

@@ -6,7 +6,8 @@ Each stage is a list of ``nnunet-fm`` command lines executed through
 child's peak resident memory is the stage's peak memory.
 
 A stage is complete when ``stages.json`` records it as done *and* every output it
-declares exists; rerunning resumes at the first stage that is not complete.
+declares exists; rerunning resumes at the first stage that is not complete and runs
+every stage after it again (their inputs may have changed).
 """
 
 from __future__ import annotations
@@ -113,11 +114,13 @@ def run_stages(
     state.setdefault("stages", {})
     ctx = multiprocessing.get_context("spawn")
     bar = tqdm(stages, desc="study", unit="stage", position=0, leave=True)
+    upstream_ran = False  # once a stage runs, every later stage must run on its new outputs
     for stage in bar:
         bar.set_postfix_str(stage.name)
-        if stage_is_complete(stage, state):
+        if not upstream_ran and stage_is_complete(stage, state):
             LOG.info("stage %s: already complete, skipped", stage.name)
             continue
+        upstream_ran = True
         if on_stage_start is not None:
             on_stage_start(stage)
         LOG.info("stage %s: running", stage.name)

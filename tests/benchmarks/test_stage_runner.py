@@ -100,3 +100,12 @@ def test_kill_minus_9_mid_stage_then_rerun_resumes(tmp_path):
     assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "b"]
     state = json.loads((tmp_path / "stages.json").read_text())
     assert state["stages"]["a"]["done"] and state["stages"]["b"]["done"]
+
+
+def test_stages_after_a_rerun_stage_run_again(tmp_path):
+    stages = [_stage("a", tmp_path), _stage("b", tmp_path), _stage("c", tmp_path)]
+    state_file = tmp_path / "stages.json"
+    run_stages(stages, state_file)
+    (tmp_path / "a.out").unlink()
+    run_stages(stages, state_file)
+    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "c", "a", "b", "c"]

@@ -1,0 +1,170 @@
+"""Training profiles as data: which plan edits, trainer and schedule each profile uses.
+
+``quick``  CPU profile: a lighter plan derived from nnU-Net's default plan and a short
+           schedule, tuned on the synthetic cohort with ``benchmarks/bench_quick_profile.py``
+           (measured on the shared 2-core machine):
+           - 3d_fullres, not 2d: per CPU-second the 3-D net (1x3x3 kernels in the first
+             stages at 4 mm slices) was cheaper per voxel than the 2-D net and sees
+             context across slices; 2d at batch 16 collapsed to background early.
+           - in-plane target spacing x2 (0.7 -> 1.4 mm): 4x fewer voxels; FM lesions are
+             >= 2.5 mm deep, so they survive.
+           - features 8..64 (nnU-Net 32..320): ~10x cheaper per iteration.
+           - patch 16x48x64 (of ~16x80x96) with half of each batch centred on foreground:
+             raises the foreground fraction, the patch is ~2.5x cheaper than the volume.
+           - 46 epochs x 10 iterations, batch 2, SGD lr 0.01 with nnU-Net's poly decay
+             (~0.28 s/iteration on an idle 2-core CPU; 16 x 10 iterations left the net
+             predicting background only).
+           - light augmentation (no Gaussian blur, no low-resolution simulation): with
+             nnU-Net's full augmentation the same 420 iterations learned much more slowly
+             (two of five folds still predicted background only) and blur's kernel
+             benchmarking added 10-20 s spikes.
+           - mirroring off at test time (8x cheaper on CPU).
+``paper``  nnU-Net's own defaults (``nnUNetPlans``, 3d_fullres, 1000 x 250 iterations,
+           mirroring at test time) for a GPU.
+``test``   A tiny profile for the unit tests only (a few iterations of a very small net).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from nnunet_fm.config import NnunetConfig
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One way of planning, training and predicting with nnU-Net.
+
+    Attributes:
+        name: Profile name.
+        plans_name: nnU-Net plans identifier; ``nnUNetPlans`` means nnU-Net's default plan
+            unchanged, anything else is derived from it and saved under this name.
+        configuration: nnU-Net configuration trained (``3d_fullres`` or ``2d``).
+        trainer: Name of the trainer class in :mod:`nnunet_fm.nnunet.trainers`.
+        base_features: Features of the first stage (nnU-Net default 32); ``None`` = default.
+        max_features: Cap of features per stage (nnU-Net default 320 in 3-D); ``None`` = default.
+        inplane_spacing_factor: Target spacing of the in-plane axes = default target
+            spacing x this factor (capped at the through-plane spacing); 1 = default.
+        gpu_memory_target_gb: Planner's memory target, which sizes the patch; ``None`` = 8.
+        batch_size: Batch size after planning; ``None`` keeps the planner's.
+        patch_size: Patch size after planning (must be divisible by the network's total
+            stride per axis); ``None`` keeps the planner's.
+        oversample_foreground: Fraction of patches centred on foreground (nnU-Net 0.33).
+        num_epochs: Training epochs.
+        iterations_per_epoch: Training iterations per epoch.
+        val_iterations_per_epoch: Validation iterations per epoch (pseudo Dice only).
+        initial_lr: SGD initial learning rate (poly decay over ``num_epochs``).
+        save_every: Epochs between ``checkpoint_latest.pth`` writes (resume granularity).
+        light_augmentation: Drop the costliest CPU augmentations (see trainers).
+        mirroring: Default test-time mirroring.
+        tile_step_size: Sliding-window step as a fraction of the patch.
+        compile_network: torch.compile (GPU only; the trainer never compiles on CPU).
+    """
+
+    name: str
+    plans_name: str
+    configuration: str
+    trainer: str
+    base_features: Optional[int] = None
+    max_features: Optional[int] = None
+    inplane_spacing_factor: float = 1.0
+    gpu_memory_target_gb: Optional[float] = None
+    batch_size: Optional[int] = None
+    patch_size: Optional[tuple[int, ...]] = None
+    oversample_foreground: float = 0.33
+    num_epochs: int = 1000
+    iterations_per_epoch: int = 250
+    val_iterations_per_epoch: int = 50
+    initial_lr: float = 1e-2
+    save_every: int = 50
+    light_augmentation: bool = False
+    mirroring: bool = True
+    tile_step_size: float = 0.5
+    compile_network: bool = False
+
+    @property
+    def is_default_plan(self) -> bool:
+        """True when the profile trains on nnU-Net's unmodified default plan."""
+        return self.plans_name == "nnUNetPlans"
+
+
+QUICK = Profile(
+    name="quick",
+    plans_name="nnUNetPlans_fmquick",
+    configuration="3d_fullres",
+    trainer="nnUNetTrainerFMQuick",
+    base_features=8,
+    max_features=64,
+    inplane_spacing_factor=2.0,
+    gpu_memory_target_gb=8,
+    batch_size=2,
+    patch_size=(16, 48, 64),
+    oversample_foreground=0.5,
+    num_epochs=46,
+    iterations_per_epoch=10,
+    val_iterations_per_epoch=1,
+    initial_lr=1e-2,
+    save_every=1,
+    light_augmentation=True,
+    mirroring=False,
+    tile_step_size=0.5,
+)
+
+PAPER = Profile(
+    name="paper",
+    plans_name="nnUNetPlans",
+    configuration="3d_fullres",
+    trainer="nnUNetTrainerFMPaper",
+    num_epochs=1000,
+    iterations_per_epoch=250,
+    val_iterations_per_epoch=50,
+    save_every=10,
+    mirroring=True,
+    compile_network=True,
+)
+
+TEST = Profile(
+    name="test",
+    plans_name="nnUNetPlans_fmtest",
+    configuration="3d_fullres",
+    trainer="nnUNetTrainerFMQuick",
+    base_features=4,
+    max_features=16,
+    inplane_spacing_factor=1.0,
+    gpu_memory_target_gb=8,
+    batch_size=2,
+    num_epochs=2,
+    iterations_per_epoch=3,
+    val_iterations_per_epoch=1,
+    save_every=1,
+    light_augmentation=True,
+    mirroring=False,
+)
+
+PROFILES = {p.name: p for p in (QUICK, PAPER, TEST)}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Look a profile up by name (a :class:`Profile` is returned unchanged).
+
+    Raises:
+        ValueError: Unknown name.
+    """
+    if isinstance(name, Profile):
+        return name
+    try:
+        return PROFILES[name]
+    except KeyError:
+        raise ValueError(f"unknown nnU-Net profile {name!r}; choose one of {sorted(PROFILES)}") from None
+
+
+def resolve_profile(config: NnunetConfig, profile: str | Profile | None = None) -> Profile:
+    """The profile named by ``config`` (or ``profile``) with the config's overrides applied."""
+    chosen = get_profile(profile if profile is not None else config.profile)
+    changes = {}
+    if config.num_epochs is not None:
+        changes["num_epochs"] = config.num_epochs
+    if config.iterations_per_epoch is not None:
+        changes["iterations_per_epoch"] = config.iterations_per_epoch
+    return replace(chosen, **changes) if changes else chosen

@@ -89,8 +89,25 @@ class nnUNetTrainerFMQuick(_FMTrainerMixin, nnUNetTrainer):
         self.num_val_iterations_per_epoch = 2
         self.save_every = 1
 
+    #: ``sgd`` (nnU-Net's SGD, momentum 0.99, Nesterov) or ``adamw`` (as nnU-Net's own
+    #: ``nnUNetTrainerAdam`` variant): AdamW leaves the all-background start far sooner on
+    #: the short CPU schedule.
+    optimizer_name: str = "sgd"
+
     def _do_i_compile(self):
         return False
+
+    def configure_optimizers(self):
+        if self.optimizer_name == "sgd":
+            return super().configure_optimizers()
+        if self.optimizer_name != "adamw":
+            raise ValueError(f"unknown optimizer {self.optimizer_name!r}; use 'sgd' or 'adamw'")
+        import torch
+        from nnunetv2.training.lr_scheduler.polylr import PolyLRScheduler
+
+        optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.initial_lr,
+                                      weight_decay=self.weight_decay, amsgrad=True)
+        return optimizer, PolyLRScheduler(optimizer, self.initial_lr, self.num_epochs)
 
 
 class nnUNetTrainerFMPaper(_FMTrainerMixin, nnUNetTrainer):

@@ -107,6 +107,10 @@ def train_fold(dataset_id: int, profile: str | Profile, fold: int, device: str =
     trainer.num_iterations_per_epoch = profile.iterations_per_epoch
     trainer.num_val_iterations_per_epoch = profile.val_iterations_per_epoch
     trainer.initial_lr = profile.initial_lr
+    if profile.optimizer != "sgd":
+        if not hasattr(trainer, "optimizer_name"):
+            raise ValueError(f"trainer {profile.trainer} supports only the sgd optimizer")
+        trainer.optimizer_name = profile.optimizer
     trainer.save_every = profile.save_every
     trainer.light_augmentation = profile.light_augmentation
     trainer.oversample_foreground_percent = profile.oversample_foreground

@@ -138,7 +138,7 @@ def render_markdown(summary: dict[str, Any], paper: dict[str, Any]) -> str:
     lines += [f"nnU-Net profile `{summary['profile']}` · package {summary['package_version']} · commit "
               f"`{summary['git_commit']}`", ""]
     lines += [f"## Paper vs this run — data: {summary['data_source']}", "",
-              f"| metric | paper ({paper['citation'].split('.')[0]} et al. 2024) | this run ({summary['data_source']}) |",
+              f"| metric | paper ({paper['short_citation']}) | this run ({summary['data_source']}) |",
               "|---|---|---|"]
     cv = seg.get("oof", {}).get("cross_validation")
     t = paper["segmentation_dsc"]
@@ -209,7 +209,7 @@ def render_markdown(summary: dict[str, Any], paper: dict[str, Any]) -> str:
               "config, versions, git commit, seeds", "- `segmentation/*.csv`: per-case segmentation metrics; "
               "`classifier/predictions.csv`: per-case scores", "- `roc/roc_stats.json`: full ROC statistics; "
               "`reader_study/`: per-case reader DSC and tests", "",
-              "Rebuild this report from the files: `nnunet-fm report " + f"{summary['run']}` run folder.", ""]
+              "Rebuild this report from these files alone: `nnunet-fm report <this folder>`.", ""]
     return "\n".join(lines)
 
 

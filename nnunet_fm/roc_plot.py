@@ -26,6 +26,8 @@ class RocCurve:
         ci: ``(lower, upper)`` AUC interval for the legend; computed with DeLong when None.
         colour: Matplotlib colour; None takes the next colour of the cycle.
         linestyle: Matplotlib line style (e.g. one per group of cases).
+        band: Shade this curve's bootstrap sensitivity band (a figure with many curves
+            stays readable when only the primary score carries a band).
     """
 
     name: str
@@ -34,6 +36,7 @@ class RocCurve:
     ci: tuple[float, float] | None = None
     colour: str | None = None
     linestyle: str = "-"
+    band: bool = True
 
 
 def legend_label(name: str, auc_value: float, ci: tuple[float, float], level: float = 0.95) -> str:
@@ -85,7 +88,7 @@ def plot_roc(
             points = roc_stats.roc_points(curve.y_true, curve.y_score)
             auc_value = roc_stats.auc(curve.y_true, curve.y_score)
             ci = curve.ci if curve.ci is not None else roc_stats.ci_delong(curve.y_true, curve.y_score, level)
-            if band:
+            if band and curve.band:
                 bounds = roc_stats.bootstrap_sensitivity_band(
                     curve.y_true, curve.y_score, specificities, n_boot=n_boot, level=level,
                     random_state=np.random.default_rng([random_state, index]),

@@ -152,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     stats_path = write_json(args.out / "roc_stats.json", result)
 
-    # one colour per score, one line style per group
+    # one colour per score, one line style per group; confidence bands on the first score
     colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
     linestyles = ("-", "--", ":", "-.")
     curves = []
@@ -162,7 +162,8 @@ def run(args: argparse.Namespace) -> int:
             curve_name = name if groups is None else f"{name} ({group})"
             curves.append(RocCurve(curve_name, y_true[mask], scores[name][mask], ci=tuple(stats["ci_delong"]),
                                    colour=colours[s_index % len(colours)],
-                                   linestyle=linestyles[g_index % len(linestyles)]))
+                                   linestyle=linestyles[g_index % len(linestyles)],
+                                   band=s_index == 0))  # bands for the first (primary) score only
             LOG.info("%s: AUC %.3f (DeLong %.3f-%.3f, bootstrap %.3f-%.3f), %d positive / %d negative",
                      curve_name, stats["auc"], *stats["ci_delong"], *stats["ci_bootstrap"],
                      stats["n_pos"], stats["n_neg"])

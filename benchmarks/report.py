@@ -72,7 +72,9 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
         "segmentation": {},
         "classification": {},
         "reader_study": None,
-        "stages": (_read_json(run_dir / "stages.json") or {}).get("stages", {}),
+        # the report stage is left out: it cannot record its own time before writing the report
+        "stages": {name: record for name, record in (_read_json(run_dir / "stages.json") or {}).get("stages", {}).items()
+                   if name != "report"},
     }
     for name in SEG_SETS:
         seg = _read_json(run_dir / "segmentation" / f"{name}_summary.json")

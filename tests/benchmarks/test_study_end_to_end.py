@@ -51,6 +51,8 @@ def test_every_stage_ran_and_recorded_time_and_memory(tiny_run):
     for name, record in stages.items():
         assert record["done"] is True, name
         assert record["time_s"] > 0 and record["peak_memory_mb"] > 10, name
+    summary = json.loads((run / "summary.json").read_text())
+    assert list(summary["stages"]) == list(stages)[:-1]  # the report does not time itself
     for path in ("config.yaml", "provenance.json", "roc/roc.png", "roc/roc.svg", "dsc_distribution.png",
                  "segmentation/oof.csv", "classifier/predictions.csv", "reader_study/reader_study.json"):
         assert (run / path).is_file(), path

@@ -35,13 +35,9 @@ TARGETS = {"cv_dice_min": 0.75, "external_dice_min": 0.70, "train_5_folds_max_s"
 
 
 def _cli(argv: list[str]) -> float:
-    from nnunet_fm.cli import main as cli_main
+    from benchmarks.cli_timing import timed_cli
 
-    start = time.perf_counter()
-    code = cli_main(argv)
-    if code != 0:
-        raise RuntimeError(f"nnunet-fm {' '.join(argv)} exited with {code}")
-    return time.perf_counter() - start
+    return timed_cli(argv)
 
 
 def _dice_fn():

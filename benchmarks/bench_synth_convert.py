@@ -62,13 +62,9 @@ def plain_read_write(cohort: Path, out_dir: Path, jobs: int) -> float:
 
 
 def _cli(argv: list[str]) -> float:
-    from nnunet_fm.cli import main as cli_main
+    from benchmarks.cli_timing import timed_cli
 
-    start = time.perf_counter()
-    code = cli_main(argv)
-    if code != 0:
-        raise RuntimeError(f"nnunet-fm {' '.join(argv)} exited with {code}")
-    return time.perf_counter() - start
+    return timed_cli(argv)
 
 
 def _nnunet_check(dataset: Path, jobs: int) -> float:

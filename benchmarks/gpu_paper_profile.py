@@ -27,13 +27,9 @@ DATASET_ID = 501
 
 
 def _cli(argv: list[str]) -> float:
-    from nnunet_fm.cli import main as cli_main
+    from benchmarks.cli_timing import timed_cli
 
-    start = time.perf_counter()
-    code = cli_main(argv)
-    if code != 0:
-        raise RuntimeError(f"nnunet-fm {' '.join(argv)} exited with {code}")
-    return time.perf_counter() - start
+    return timed_cli(argv)
 
 
 def _full_schedule_hours(epoch_s: float, iterations: int, val_iterations: int = 50) -> float:

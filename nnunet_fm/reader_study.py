@@ -145,7 +145,6 @@ def compute_dice_table(reference_dir: str | os.PathLike, readers: Mapping[str, s
         ValueError: A reader lacks a case of the reference or has an extra one (named).
     """
     import pandas as pd
-    from tqdm import tqdm
 
     from nnunet_fm.seg_evaluation import match_case_files
 
@@ -159,15 +158,9 @@ def compute_dice_table(reference_dir: str | os.PathLike, readers: Mapping[str, s
         for case_id, ref_path, reader_path in pairs:
             paths.setdefault(case_id, {"": str(ref_path)})[name] = str(reader_path)
     tasks = [(case_id, files.pop(""), files, geometry_tolerance) for case_id, files in sorted(paths.items())]
-    jobs = max(1, min(int(jobs), len(tasks)))
-    bar = dict(total=len(tasks), desc="reader-study", unit="case", disable=not progress)
-    if jobs == 1:
-        nested = [_case_star(t) for t in tqdm(tasks, **bar)]
-    else:
-        from concurrent.futures import ProcessPoolExecutor
+    from nnunet_fm.parallel import map_with_progress
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            nested = list(tqdm(pool.map(_case_star, tasks, chunksize=1), **bar))
+    nested = map_with_progress(_case_star, tasks, jobs, "reader-study", progress)
     table = pd.DataFrame([row for rows in nested for row in rows], columns=list(TABLE_COLUMNS))
     LOG.info("reader study: %d cases, %d readers in %.1f s", len(tasks), len(readers), time.perf_counter() - start)
     return table

@@ -128,22 +128,15 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
         pandas DataFrame with one row per case, columns ``CSV_COLUMNS``, sorted by case id.
     """
     import pandas as pd
-    from tqdm import tqdm
 
     from nnunet_fm.atomic import write_csv
 
     start = time.perf_counter()
     pairs = match_case_files(pred_dir, ref_dir)
     tasks = [(case_id, str(ref), str(pred), nsd_tolerance_mm, geometry_tolerance) for case_id, ref, pred in pairs]
-    jobs = max(1, min(int(jobs), len(tasks)))
-    bar = dict(total=len(tasks), desc="evaluate-seg", unit="case", disable=not progress)
-    if jobs == 1:
-        rows = [_evaluate_star(task) for task in tqdm(tasks, **bar)]
-    else:
-        from concurrent.futures import ProcessPoolExecutor
+    from nnunet_fm.parallel import map_with_progress
 
-        with ProcessPoolExecutor(max_workers=jobs) as pool:
-            rows = list(tqdm(pool.map(_evaluate_star, tasks, chunksize=1), **bar))
+    rows = map_with_progress(_evaluate_star, tasks, jobs, "evaluate-seg", progress)
     frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
     if out_csv is not None:
         write_csv(out_csv, frame)

@@ -2,10 +2,11 @@
 
 Steps: copy and verify the converter's patient-level ``splits_final.json``, extract the
 dataset fingerprint, plan with nnU-Net's default ``ExperimentPlanner`` (``nnUNetPlans``),
-and for a light profile plan again with the same planner under the profile's own plans
-name with fewer features and a coarser in-plane target spacing (nnU-Net's planner then
-derives a consistent patch size and topology), then set the batch size. Only the
-configuration the profile trains is preprocessed.
+and for a light profile plan again with a subclass of the same planner under the
+profile's own plans name: fewer features, a coarser in-plane target spacing and a 3-D
+patch shrunk to a voxel budget, its topology recomputed by nnU-Net's own
+``get_pool_and_conv_props`` (so the patch is divisible by the strides for any input),
+then the batch size. Only the configuration the profile trains is preprocessed.
 
 Call :func:`nnunet_fm.nnunet.environment.configure` first.
 """
@@ -163,10 +164,21 @@ def verify_splits_copy(raw_dataset: Path, preprocessed_dataset: Path) -> Path:
 
 
 def _light_planner_class(profile: Profile):
+    """nnU-Net's ``ExperimentPlanner`` constrained to the profile's CPU budget.
+
+    nnU-Net plans spacing, normalisation, resampling, the initial patch (isotropic in mm,
+    clipped to the median image) and the network topology. The subclass changes only
+    its inputs (feature widths, in-plane target spacing) and, with a voxel budget,
+    replaces the GPU-memory test of the patch-shrinking loop by :func:`shrink_patch_to_budget`,
+    which shrinks the patch's largest extent in mm first and recomputes the topology
+    with nnU-Net's ``get_pool_and_conv_props`` after every step, so the patch stays
+    divisible by the network's strides for any shape and spacing.
+    """
     from nnunetv2.experiment_planning.experiment_planners.default_experiment_planner import ExperimentPlanner
 
     class FMLightPlanner(ExperimentPlanner):
-        """nnU-Net's default planner with fewer features and a coarser in-plane spacing."""
+        """nnU-Net's default planner with fewer features, a coarser in-plane spacing and a
+        patch voxel budget (3-D only; the 2-D configuration keeps nnU-Net's memory model)."""
 
         def __init__(self, dataset_name_or_id, **kwargs):
             super().__init__(dataset_name_or_id, **kwargs)
@@ -175,24 +187,122 @@ def _light_planner_class(profile: Profile):
             if profile.max_features is not None:
                 self.UNet_max_features_3d = profile.max_features
                 self.UNet_max_features_2d = profile.max_features
+            if profile.patch_voxel_budget is not None:
+                # A budgeted patch always covers < 25 % of the image: no 3d_lowres search.
+                self.lowres_creation_threshold = 0.0
+
+        def _budgeted(self, patch_size) -> bool:
+            return len(patch_size) == 3 and (profile.patch_voxel_budget is not None or profile.patch_size is not None)
+
+        def static_estimate_VRAM_usage(self, patch_size, *args, **kwargs):  # noqa: N802 (nnU-Net's name)
+            if self._budgeted(patch_size):
+                return 1.0  # no GPU-memory shrinking: the budget below sizes the 3-D patch
+            return ExperimentPlanner.static_estimate_VRAM_usage(patch_size, *args, **kwargs)
+
+        def get_plans_for_configuration(self, spacing, median_shape, data_identifier,
+                                        approximate_n_voxels_dataset, _cache):
+            plan = super().get_plans_for_configuration(spacing, median_shape, data_identifier,
+                                                       approximate_n_voxels_dataset, _cache)
+            if not self._budgeted(plan["patch_size"]):
+                return plan
+            if profile.patch_size is not None:
+                patch = [int(p) for p in profile.patch_size]
+            else:
+                patch = shrink_patch_to_budget(spacing, plan["patch_size"], profile.patch_voxel_budget,
+                                               self.UNet_featuremap_min_edge_length)
+            _retopologize(plan, spacing, patch, self.UNet_featuremap_min_edge_length, self.UNet_base_num_features,
+                          self.UNet_max_features_3d, self.UNet_blocks_per_stage_encoder,
+                          self.UNet_blocks_per_stage_decoder)
+            plan["batch_size"] = self.UNet_min_batch_size
+            return plan
 
         def determine_fullres_target_spacing(self):
-            import numpy as np
-
-            spacing = np.array(super().determine_fullres_target_spacing(), dtype=float)
-            factor = profile.inplane_spacing_factor
-            if factor == 1.0:
-                return spacing
-            coarse = float(spacing.max())
-            anisotropic = coarse / float(spacing.min()) >= 3
-            out = spacing.copy()
-            for axis, value in enumerate(spacing):
-                if anisotropic and value == coarse:
-                    continue  # through-plane axis keeps its spacing
-                out[axis] = min(value * factor, coarse) if anisotropic else value * factor
-            return out
+            return coarser_inplane_spacing(super().determine_fullres_target_spacing(),
+                                           profile.inplane_spacing_factor)
 
     return FMLightPlanner
+
+
+def shrink_patch_to_budget(spacing, patch_size, voxel_budget: int, min_edge: int = 4) -> list[int]:
+    """Shrink a patch until it holds at most ``voxel_budget`` voxels.
+
+    Each step cuts one axis by its current total stride (so the patch stays a multiple
+    of it) and recomputes the topology with nnU-Net's ``get_pool_and_conv_props``. The
+    axis cut is the one with the largest extent in mm (the lowest axis on ties), so the
+    patch stays as close to isotropic in mm as nnU-Net's initial patch; the through-plane
+    axis of thick-slice data is cut last.
+
+    Args:
+        spacing: Target spacing per axis (mm), nnU-Net's transposed order.
+        patch_size: Starting patch (divisible by its strides, as the planner made it).
+        voxel_budget: Most voxels per patch.
+        min_edge: nnU-Net's minimum feature-map edge at the bottleneck.
+
+    Raises:
+        ValueError: No axis can shrink further and the patch is still over budget.
+    """
+    import numpy as np
+    from nnunetv2.experiment_planning.experiment_planners.network_topology import get_pool_and_conv_props
+
+    patch = [int(p) for p in patch_size]
+    *_, patch, divisible = get_pool_and_conv_props(spacing, patch, min_edge, 999999)
+    patch = [int(p) for p in patch]
+    while int(np.prod(patch)) > voxel_budget:
+        candidates = [axis for axis in range(len(patch)) if patch[axis] > divisible[axis]]
+        if not candidates:
+            raise ValueError(f"patch {patch} cannot shrink below {voxel_budget} voxels; raise patch_voxel_budget")
+        axis = max(candidates, key=lambda a: (patch[a] * spacing[a], -a))
+        patch[axis] -= int(divisible[axis])
+        *_, patch, divisible = get_pool_and_conv_props(spacing, patch, min_edge, 999999)
+        patch = [int(p) for p in patch]
+    return patch
+
+
+def coarser_inplane_spacing(spacing, factor: float):
+    """Target spacing with the in-plane axes multiplied by ``factor``.
+
+    For anisotropic data (largest / smallest spacing >= 3) the through-plane axis keeps
+    its spacing and the in-plane axes are capped at it; isotropic data scale every axis.
+    """
+    import numpy as np
+
+    spacing = np.array(spacing, dtype=float)
+    if factor == 1.0:
+        return spacing
+    coarse = float(spacing.max())
+    anisotropic = coarse / float(spacing.min()) >= 3
+    out = spacing.copy()
+    for axis, value in enumerate(spacing):
+        if anisotropic and value == coarse:
+            continue  # through-plane axis keeps its spacing
+        out[axis] = min(value * factor, coarse) if anisotropic else value * factor
+    return out
+
+
+def _retopologize(plan: dict, spacing, patch_size, min_edge: int, base_features: int, max_features: int,
+                  blocks_encoder, blocks_decoder) -> None:
+    """Use an explicit patch: nnU-Net's ``get_pool_and_conv_props`` derives the topology for
+    it and rounds each axis up to a multiple of that axis's total stride."""
+    from nnunetv2.experiment_planning.experiment_planners.network_topology import get_pool_and_conv_props
+
+    if len(patch_size) != len(spacing) or any(int(p) < 1 for p in patch_size):
+        raise ValueError(f"patch_size {list(patch_size)} must have {len(spacing)} positive axes")
+    _, strides, kernels, patch, _ = get_pool_and_conv_props(spacing, [int(p) for p in patch_size], min_edge, 999999)
+    n_stages = len(strides)
+    plan["patch_size"] = tuple(int(p) for p in patch)
+    plan["architecture"]["arch_kwargs"].update({
+        "n_stages": n_stages, "kernel_sizes": kernels, "strides": strides,
+        "features_per_stage": tuple(min(max_features, base_features * 2 ** i) for i in range(n_stages)),
+        "n_conv_per_stage": tuple(blocks_encoder[:n_stages]),
+        "n_conv_per_stage_decoder": tuple(blocks_decoder[:n_stages - 1]),
+    })
+
+
+def total_strides(config_plan: dict) -> list[int]:
+    """Product of the network's strides per axis (what the patch must be divisible by)."""
+    import numpy as np
+
+    return np.prod(np.array(config_plan["architecture"]["arch_kwargs"]["strides"]), axis=0).astype(int).tolist()
 
 
 #: Plan keys that change the preprocessed data (architecture, patch and batch size do not).
@@ -201,24 +311,52 @@ _PREPROCESSING_KEYS = ("data_identifier", "preprocessor_name", "spacing", "norma
                        "resampling_fn_seg_kwargs")
 
 
-def _set_patch_size(config_plan: dict, patch_size) -> None:
-    """Set a smaller patch; it must be divisible by the network's total stride per axis."""
-    import numpy as np
-
-    strides = np.prod(np.array(config_plan["architecture"]["arch_kwargs"]["strides"]), axis=0)
-    patch = [int(p) for p in patch_size]
-    if len(patch) != len(strides) or any(p % s for p, s in zip(patch, strides)):
-        raise ValueError(f"patch size {patch} must have {len(strides)} axes divisible by the total strides "
-                         f"{strides.tolist()}")
-    config_plan["patch_size"] = patch
-
-
 def _plans_digest(plans: dict, configuration: str) -> str:
     config = plans["configurations"][configuration]
     relevant = {key: config.get(key) for key in _PREPROCESSING_KEYS}
     relevant["transpose_forward"] = plans.get("transpose_forward")
     text = json.dumps(relevant, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def derive_light_plans(dataset_id: int, profile: str | Profile) -> dict[str, Any]:
+    """Plan ``dataset_id`` (fingerprint extracted) for a light profile and save the plans.
+
+    nnU-Net's planner (see :func:`_light_planner_class`) derives spacing, patch and
+    topology; then the profile's batch size is set and the result is checked: every
+    patch axis divisible by the network's total stride on that axis.
+
+    Returns:
+        The plans dict, as written to ``nnUNet_preprocessed/<dataset>/<plans_name>.json``.
+
+    Raises:
+        ValueError: The profile's configuration could not be planned for this data.
+    """
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    profile = get_profile(profile)
+    plans_file = Path(str(nnUNet_preprocessed)) / dataset_name_for(dataset_id) / f"{profile.plans_name}.json"
+    if plans_file.is_file():
+        plans_file.unlink()  # the planner merges into an existing file; start clean
+    kwargs = {"plans_name": profile.plans_name}
+    if profile.gpu_memory_target_gb is not None:
+        kwargs["gpu_memory_target_in_gb"] = profile.gpu_memory_target_gb
+    with quiet_stdout():
+        _light_planner_class(profile)(dataset_id, **kwargs).plan_experiment()
+    plans = json.loads(plans_file.read_text())
+    if profile.configuration not in plans["configurations"]:
+        raise ValueError(f"{plans_file}: nnU-Net planned no {profile.configuration!r} configuration for this data "
+                         f"(planned: {sorted(plans['configurations'])}); choose another nnunet profile")
+    config_plan = plans["configurations"][profile.configuration]
+    if profile.batch_size is not None:
+        config_plan["batch_size"] = profile.batch_size
+    strides = total_strides(config_plan)
+    if any(int(p) % s for p, s in zip(config_plan["patch_size"], strides)):
+        raise RuntimeError(f"{plans_file}: planned patch {config_plan['patch_size']} is not divisible by the "
+                           f"total strides {strides}")  # nnU-Net's planner guarantees this; never expected
+    plans["nnunet_fm_profile"] = _profile_key(profile)
+    write_json(plans_file, plans)
+    return plans
 
 
 def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: int = 2,
@@ -266,22 +404,8 @@ def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: 
     if not profile.is_default_plan and (force or not plans_file.is_file() or
                                         _profile_stamp(plans_file) != _profile_key(profile)):
         LOG.info("%s: deriving light plans %s", name, profile.plans_name)
-        planner_class = _light_planner_class(profile)
-        kwargs = {"plans_name": profile.plans_name}
-        if profile.gpu_memory_target_gb is not None:
-            kwargs["gpu_memory_target_in_gb"] = profile.gpu_memory_target_gb
-        with quiet_stdout(), _planner_threads(num_processes):
-            if plans_file.is_file():
-                plans_file.unlink()  # the planner merges into an existing file; start clean
-            planner = planner_class(dataset_id, **kwargs)
-            planner.plan_experiment()
-        plans = json.loads(plans_file.read_text())
-        if profile.batch_size is not None:
-            plans["configurations"][profile.configuration]["batch_size"] = profile.batch_size
-        if profile.patch_size is not None:
-            _set_patch_size(plans["configurations"][profile.configuration], profile.patch_size)
-        plans["nnunet_fm_profile"] = _profile_key(profile)
-        write_json(plans_file, plans)
+        with _planner_threads(num_processes):
+            derive_light_plans(dataset_id, profile)
     seconds["plan"] = time.perf_counter() - t0
 
     plans = json.loads(plans_file.read_text())
@@ -328,6 +452,7 @@ def _profile_key(profile: Profile) -> dict[str, Any]:
         "gpu_memory_target_gb": profile.gpu_memory_target_gb,
         "batch_size": profile.batch_size,
         "patch_size": list(profile.patch_size) if profile.patch_size else None,
+        "patch_voxel_budget": profile.patch_voxel_budget,
         "configuration": profile.configuration,
     }
 

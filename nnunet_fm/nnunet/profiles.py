@@ -9,8 +9,12 @@
            - in-plane target spacing x2 (0.7 -> 1.4 mm): 4x fewer voxels; FM lesions are
              >= 2.5 mm deep, so they survive.
            - features 8..64 (nnU-Net 32..320): ~10x cheaper per iteration.
-           - patch 16x48x64 (of ~16x80x96) with half of each batch centred on foreground:
-             raises the foreground fraction, the patch is ~2.5x cheaper than the volume.
+           - patch derived per dataset by nnU-Net's planner under a voxel budget of
+             49152 (= 16x48x64, the patch tuned on the phantom's 16x80x96 volumes) with
+             half of each batch centred on foreground: raises the foreground fraction,
+             the patch is ~2.5x cheaper than the phantom volume. The planner keeps the
+             patch divisible by the network's strides for any shape and spacing (a
+             hard-coded patch failed on 336x336x25 scans at 0.595x0.595x3.3 mm).
            - 40 epochs x 10 iterations, batch 2, AdamW (amsgrad, lr 3e-3, nnU-Net's poly
              decay), as nnU-Net's own ``nnUNetTrainerAdam`` variant. With nnU-Net's SGD
              (lr 0.01, momentum 0.99) 3 of 5 folds still predicted background only after
@@ -36,6 +40,10 @@ from typing import Optional
 from nnunet_fm.config import NnunetConfig
 
 
+#: Smallest accepted patch voxel budget (nnU-Net needs >= 4 voxels per axis at the bottleneck).
+MIN_PATCH_VOXELS = 4096
+
+
 @dataclass(frozen=True)
 class Profile:
     """One way of planning, training and predicting with nnU-Net.
@@ -52,8 +60,12 @@ class Profile:
             spacing x this factor (capped at the through-plane spacing); 1 = default.
         gpu_memory_target_gb: Planner's memory target, which sizes the patch; ``None`` = 8.
         batch_size: Batch size after planning; ``None`` keeps the planner's.
-        patch_size: Patch size after planning (must be divisible by the network's total
-            stride per axis); ``None`` keeps the planner's.
+        patch_size: Explicit patch size; nnU-Net's ``get_pool_and_conv_props`` derives the
+            network topology for it and rounds each axis up to a multiple of its total
+            stride. ``None`` keeps the planner's (budgeted) patch.
+        patch_voxel_budget: Most voxels per 3-D patch: nnU-Net's planner shrinks its patch
+            (largest axis relative to the median image first) until it fits; ``None`` =
+            nnU-Net's GPU-memory model. Ignored for 3-D when ``patch_size`` is set.
         oversample_foreground: Fraction of patches centred on foreground (nnU-Net 0.33).
         num_epochs: Training epochs.
         iterations_per_epoch: Training iterations per epoch.
@@ -77,6 +89,7 @@ class Profile:
     gpu_memory_target_gb: Optional[float] = None
     batch_size: Optional[int] = None
     patch_size: Optional[tuple[int, ...]] = None
+    patch_voxel_budget: Optional[int] = None
     oversample_foreground: float = 0.33
     num_epochs: int = 1000
     iterations_per_epoch: int = 250
@@ -88,6 +101,16 @@ class Profile:
     mirroring: bool = True
     tile_step_size: float = 0.5
     compile_network: bool = False
+
+    def __post_init__(self) -> None:
+        if self.patch_voxel_budget is not None and self.patch_voxel_budget < MIN_PATCH_VOXELS:
+            raise ValueError(f"profile {self.name}: patch_voxel_budget must be >= {MIN_PATCH_VOXELS} voxels "
+                             f"(e.g. 16x16x16), got {self.patch_voxel_budget}")
+        if self.patch_size is not None and (len(self.patch_size) not in (2, 3) or min(self.patch_size) < 1):
+            raise ValueError(f"profile {self.name}: patch_size must have 2 or 3 positive axes, got {self.patch_size}")
+        if self.val_iterations_per_epoch < 1:
+            raise ValueError(f"profile {self.name}: val_iterations_per_epoch must be >= 1, "
+                             f"got {self.val_iterations_per_epoch}")
 
     @property
     def is_default_plan(self) -> bool:
@@ -105,7 +128,7 @@ QUICK = Profile(
     inplane_spacing_factor=2.0,
     gpu_memory_target_gb=8,
     batch_size=2,
-    patch_size=(16, 48, 64),
+    patch_voxel_budget=16 * 48 * 64,
     oversample_foreground=0.5,
     num_epochs=40,
     iterations_per_epoch=10,

@@ -35,13 +35,25 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from classifiers.shape_features import FM_FEATURE_NAMES, fm_features, left_is_positive_x_from_direction
+from classifiers.shape_features import (
+    FM_T1_NOTE_COLUMN,
+    FM_TABLE_COLUMNS,
+    fm_features,
+    left_is_positive_x_from_direction,
+)
 
 LOG = logging.getLogger(__name__)
 
 #: The parameter file shipped with the package.
 DEFAULT_PARAMS_NAME = "radiomics_fm_t1.yaml"
 TAIL_COLUMNS = ("mask_empty", "error")
+#: Sub-folders of an nnU-Net raw dataset (the converter's output) holding images / labels.
+DATASET_IMAGE_FOLDERS = ("imagesTr", "imagesTs", "imagesExt")
+DATASET_LABEL_FOLDERS = ("labelsTr", "labelsTs", "labelsExt")
+#: Sub-folders of a predictions root (ARCHITECTURE.md, contract 3).
+PREDICTION_FOLDERS = ("oof", "internal_test", "external_test")
+#: Sequence assumed when neither the caller nor a dataset.json names one.
+DEFAULT_SEQUENCE = "T1"
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
 _NOISY_RADIOMICS_MESSAGES = ("GLCM is symmetrical",)
 #: pyradiomics' messages for an ROI too small to use (imageoperations.checkMask, generateAngles).
@@ -67,6 +79,7 @@ class CaseTask:
     image_path: str | None
     mask_path: str
     problem: str = ""
+    sequence: str = DEFAULT_SEQUENCE
 
 
 class _DropNoise(logging.Filter):
@@ -104,38 +117,110 @@ def _volume_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def pair_cases(images_dir: str | os.PathLike, masks_dir: str | os.PathLike) -> list[CaseTask]:
+def volume_folders(folder: str | os.PathLike, kind: str) -> list[Path]:
+    """Folders that hold the volumes of ``folder``, for the layouts this project writes.
+
+    ``folder`` may hold volumes itself; or be an nnU-Net raw dataset (``dataset.json``
+    beside ``imagesTr``/``labelsTr``, ``imagesTs``/``labelsTs``, ``imagesExt``/``labelsExt``);
+    or (``kind="masks"``) a predictions root with ``oof``/``internal_test``/``external_test``.
+
+    Args:
+        folder: The folder the user named.
+        kind: ``"images"`` or ``"masks"``.
+
+    Raises:
+        FileNotFoundError: ``folder`` does not exist.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{kind} folder {folder} does not exist")
+    if _volume_files(folder):
+        return [folder]
+    if (folder / "dataset.json").is_file():
+        names = DATASET_IMAGE_FOLDERS if kind == "images" else DATASET_LABEL_FOLDERS
+    else:
+        names = PREDICTION_FOLDERS if kind == "masks" else ()
+    found = [folder / name for name in names if (folder / name).is_dir()]
+    return found or [folder]
+
+
+def _volumes_in(folder: str | os.PathLike, kind: str) -> dict[str, Path]:
+    """Volumes of every folder of :func:`volume_folders`; a name found twice is an error."""
+    files: dict[str, Path] = {}
+    for sub in volume_folders(folder, kind):
+        for name, path in _volume_files(sub).items():
+            if name in files:
+                raise ValueError(f"{kind} {name} is in two folders: {files[name]} and {path}")
+            files[name] = path
+    return files
+
+
+def dataset_sequence(images_dir: str | os.PathLike, channel: int = 0) -> str | None:
+    """Sequence name of ``channel`` from the ``dataset.json`` of an nnU-Net raw dataset.
+
+    Looks in ``images_dir`` itself (a dataset folder) and its parent (``imagesTr`` etc.).
+    Returns None when there is no dataset.json or it does not name the channel.
+    """
+    import json
+
+    images_dir = Path(images_dir)
+    for folder in (images_dir, images_dir.parent):
+        path = folder / "dataset.json"
+        if path.is_file():
+            try:
+                names = json.loads(path.read_text(encoding="utf-8")).get("channel_names", {})
+            except (OSError, ValueError, AttributeError):
+                return None
+            value = names.get(str(channel)) if isinstance(names, dict) else None
+            return str(value) if value else None
+    return None
+
+
+def pair_cases(images_dir: str | os.PathLike, masks_dir: str | os.PathLike, channel: int = 0,
+               sequence: str | None = None) -> list[CaseTask]:
     """Match images to masks by case id.
 
-    Masks are ``CASE.<ext>``; images are ``CASE_0000.<ext>`` (nnU-Net channel 0) or
-    ``CASE.<ext>``. Mask names define the case ids, so ids that themselves end in
-    ``_nnnn`` (``SIJ_1_0001``) are not mistaken for channel suffixes. Other channels are
-    ignored; images without a mask are skipped with a log line; a mask without an image,
-    or with both image spellings present, becomes a task carrying ``problem``.
+    Masks are ``CASE.<ext>``; images are ``CASE_<cccc>.<ext>`` (nnU-Net channel
+    ``channel``) or, for channel 0 only, ``CASE.<ext>``. Either folder may also be an
+    nnU-Net raw dataset folder or a predictions root (:func:`volume_folders`). Mask
+    names define the case ids, so ids that themselves end in ``_nnnn`` (``SIJ_1_0001``)
+    are not mistaken for channel suffixes. Other channels are ignored; images without a
+    mask are skipped with a log line; a mask without an image, or with both image
+    spellings present, becomes a task carrying ``problem``.
+
+    Args:
+        images_dir: Images folder (or dataset folder).
+        masks_dir: Masks folder (or dataset / predictions folder).
+        channel: nnU-Net channel index of the image to pair.
+        sequence: MR sequence of that channel; default the dataset.json channel name,
+            else ``T1``.
 
     Raises:
         FileNotFoundError: A folder is missing.
-        ValueError: The masks folder holds no volume files.
+        ValueError: The masks folder holds no volume files, or a name is in two sub-folders.
     """
-    images_dir, masks_dir = Path(images_dir), Path(masks_dir)
-    for folder, what in ((images_dir, "images"), (masks_dir, "masks")):
-        if not folder.is_dir():
-            raise FileNotFoundError(f"{what} folder {folder} does not exist")
-    masks = _volume_files(masks_dir)
+    if channel < 0:
+        raise ValueError(f"channel must be >= 0; got {channel}")
+    masks = _volumes_in(masks_dir, "masks")
     if not masks:
         raise ValueError(f"masks folder {masks_dir} holds no volume files (.nii.gz, .nii, .nrrd, .mha)")
-    images = _volume_files(images_dir)
+    images = _volumes_in(images_dir, "images")
+    sequence = sequence or dataset_sequence(images_dir, channel) or DEFAULT_SEQUENCE
+    suffix = f"_{channel:04d}"
     tasks = []
     for case_id in sorted(masks):
-        candidates = [images[name] for name in (f"{case_id}_0000", case_id) if name in images]
+        spellings = (case_id + suffix, case_id) if channel == 0 else (case_id + suffix,)
+        candidates = [images[name] for name in spellings if name in images]
         if not candidates:
-            problem = f"case {case_id}: no image {case_id}_0000.* or {case_id}.* in {images_dir}"
-            tasks.append(CaseTask(case_id, None, str(masks[case_id]), problem))
+            wanted = " or ".join(f"{name}.*" for name in spellings)
+            problem = f"case {case_id}: no image {wanted} in {images_dir}"
+            tasks.append(CaseTask(case_id, None, str(masks[case_id]), problem, sequence))
         elif len(candidates) > 1:
             names = ", ".join(p.name for p in candidates)
-            tasks.append(CaseTask(case_id, None, str(masks[case_id]), f"case {case_id}: ambiguous images ({names})"))
+            tasks.append(CaseTask(case_id, None, str(masks[case_id]), f"case {case_id}: ambiguous images ({names})",
+                                  sequence))
         else:
-            tasks.append(CaseTask(case_id, str(candidates[0]), str(masks[case_id])))
+            tasks.append(CaseTask(case_id, str(candidates[0]), str(masks[case_id]), "", sequence))
     unmatched = []
     for name in images:
         match = _CHANNEL.match(name)
@@ -154,13 +239,15 @@ def _to_float(value: Any) -> float:
         return math.nan
 
 
-def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, params_file=None) -> dict:
+def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, params_file=None,
+                 sequence: str = DEFAULT_SEQUENCE) -> dict:
     """Radiomics and FM features of one case.
 
     Args:
-        image_path: T1 volume.
+        image_path: Image volume (T1 unless ``sequence`` says otherwise).
         mask_path: FM mask (labels 0/1) on the image grid.
         params_file: pyradiomics parameter YAML (default: the shipped one).
+        sequence: MR sequence of the image; T1-only fm_ features are NaN for others.
 
     Returns:
         Mapping of pyradiomics feature names (``original_...``), the ``fm_`` features and
@@ -212,6 +299,7 @@ def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, pa
             image_array,
             voxel_spacing_zyx(image),
             left_is_positive_x=left_is_positive_x_from_direction(image.GetDirection()),
+            sequence=sequence,
         )
     )
     return result
@@ -254,7 +342,7 @@ def _run_task(task: CaseTask, params_file: str) -> dict:
         row["error"] = task.problem
         return row
     try:
-        row.update(extract_case(task.image_path, task.mask_path, params_file))
+        row.update(extract_case(task.image_path, task.mask_path, params_file, task.sequence))
         row["error"] = ""
     except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
         row["error"] = f"case {task.case_id}: {type(exc).__name__}: {exc}".replace("\n", " ")
@@ -299,7 +387,7 @@ def assemble_table(rows: Iterable[dict], radiomics_names: Sequence[str]):
     import pandas as pd
 
     rows = sorted(rows, key=lambda r: r["case_id"])
-    fixed = {"case_id", *FM_FEATURE_NAMES, *TAIL_COLUMNS}
+    fixed = {"case_id", *FM_TABLE_COLUMNS, *TAIL_COLUMNS}
     names = list(radiomics_names)
     known = set(names)
     for row in rows:  # anything the probe did not produce, in first-seen order
@@ -307,9 +395,10 @@ def assemble_table(rows: Iterable[dict], radiomics_names: Sequence[str]):
             if key not in fixed and key not in known:
                 names.append(key)
                 known.add(key)
-    columns = ["case_id", *names, *FM_FEATURE_NAMES, *TAIL_COLUMNS]
+    columns = ["case_id", *names, *FM_TABLE_COLUMNS, *TAIL_COLUMNS]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["error"] = frame["error"].fillna("").astype(str)
+    frame[FM_T1_NOTE_COLUMN] = frame[FM_T1_NOTE_COLUMN].fillna("").astype(str)
     failed = frame["error"] != ""
     frame["mask_empty"] = frame["mask_empty"].astype("Int64")
     for name in ("fm_lesion_count", "fm_bilateral", "fm_slice_count"):
@@ -325,17 +414,24 @@ def extract_features(
     jobs: int = 2,
     dask_address: str | None = None,
     out_csv=None,
+    channel: int = 0,
+    sequence: str | None = None,
 ):
     """Feature table of every mask in ``masks_dir`` against its image.
 
     Args:
-        images_dir: Folder of T1 volumes (``CASE_0000.nii.gz`` or ``CASE.nii.gz``).
-        masks_dir: Folder of FM masks (``CASE.nii.gz``).
+        images_dir: Folder of volumes (``CASE_0000.nii.gz`` or ``CASE.nii.gz``), or an
+            nnU-Net raw dataset folder (the converter's output).
+        masks_dir: Folder of FM masks (``CASE.nii.gz``), a dataset folder (its labels
+            folders) or a predictions root (``oof``, ``internal_test``, ``external_test``).
         params_file: pyradiomics YAML; default the shipped ``radiomics_fm_t1.yaml``.
         jobs: Worker processes (1 = in this process).
         dask_address: Address of a Dask distributed scheduler; cases then run there
             (needs ``dask[distributed]``) and ``jobs`` is ignored.
         out_csv: If given, the table is written there atomically.
+        channel: nnU-Net channel of the image to use (``CASE_<cccc>``).
+        sequence: MR sequence of that channel (default: dataset.json's channel name,
+            else ``T1``); T1-only fm_ features are NaN with a note for other sequences.
 
     Returns:
         The feature table (pandas DataFrame), one row per mask.
@@ -349,7 +445,7 @@ def extract_features(
         raise FileNotFoundError(f"pyradiomics parameter file {params_file} does not exist")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1; got {jobs}")
-    tasks = pair_cases(images_dir, masks_dir)
+    tasks = pair_cases(images_dir, masks_dir, channel, sequence)
     names = radiomics_feature_names(params_file)
     started = time.perf_counter()
     progress = tqdm(total=len(tasks), desc="features", unit="case", disable=None)

@@ -44,6 +44,11 @@ Definitions (all documented here, used by the feature table):
     joint space, air) are those below half the shell's first-pass median. NaN when the
     shell holds fewer than 10 voxels or its median is not positive (raw intensities are
     expected, not z-scored ones).
+``fm_t1_features_note``
+    Empty for a T1 image. For another sequence (``sequence`` is not T1), the two
+    features that read T1 contrast (``fm_iliac_fraction``, ``fm_marrow_intensity_ratio``:
+    dark joint band, bright FM against marrow) are NaN and this note says why; on STIR
+    the joint and FM contrast differ and the values would be meaningless.
 ``mask_empty``
     1 when the mask holds no FM. Then volumes and counts are 0 and ratios NaN.
 """
@@ -51,6 +56,7 @@ Definitions (all documented here, used by the feature table):
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import numpy as np
@@ -70,12 +76,32 @@ FM_FEATURE_NAMES = (
     "fm_marrow_intensity_ratio",
 )
 
+#: Features that assume T1 contrast; NaN with a note for any other sequence.
+T1_ONLY_FEATURES = ("fm_iliac_fraction", "fm_marrow_intensity_ratio")
+#: Text column explaining why :data:`T1_ONLY_FEATURES` are NaN (empty for T1).
+FM_T1_NOTE_COLUMN = "fm_t1_features_note"
+#: fm_ columns of the feature table: the numeric features, then the note.
+FM_TABLE_COLUMNS = FM_FEATURE_NAMES + (FM_T1_NOTE_COLUMN,)
+
 JOINT_SMOOTHING_MM = 1.5
 JOINT_SEARCH_MARGIN_MM = 10.0
 JOINT_ROW_BAND_MM = 5.0
 SHELL_INNER_MM = 2.0
 SHELL_OUTER_MM = 6.0
 MIN_SHELL_VOXELS = 10
+
+
+def is_t1_sequence(sequence: str) -> bool:
+    """True for T1-weighted sequence names (``T1``, ``T1W``, ``t1-weighted``; any case)."""
+    return re.sub(r"[\s_-]+", "", str(sequence).strip().lower()) in ("t1", "t1w", "t1weighted")
+
+
+def t1_features_note(sequence: str) -> str:
+    """Why the T1-only features are NaN for ``sequence`` ('' for a T1 sequence)."""
+    if is_t1_sequence(sequence):
+        return ""
+    return (f"{' and '.join(T1_ONLY_FEATURES)} need a T1 image; sequence is {sequence!r}, "
+            "so they are left NaN")
 
 
 def left_is_positive_x_from_direction(direction: Sequence[float]) -> bool:
@@ -281,8 +307,9 @@ def fm_features(
     spacing_zyx: Sequence[float],
     left_is_positive_x: bool = True,
     midline_x: float | None = None,
-) -> dict[str, float]:
-    """All ``fm_`` features of one case plus ``mask_empty``.
+    sequence: str = "T1",
+) -> dict[str, float | str]:
+    """All ``fm_`` features of one case, the T1 note, and ``mask_empty``.
 
     Args:
         mask: FM mask (z, y, x); nonzero = FM.
@@ -291,9 +318,11 @@ def fm_features(
         spacing_zyx: voxel spacing (z, y, x) in mm.
         left_is_positive_x: True when index x grows toward the patient's left.
         midline_x: midline as an x index; estimated from ``image`` when None.
+        sequence: MR sequence of ``image`` (e.g. ``T1``, ``STIR``). For a non-T1
+            sequence the :data:`T1_ONLY_FEATURES` are NaN and the note says why.
 
     Returns:
-        Mapping with the keys of :data:`FM_FEATURE_NAMES` and ``mask_empty``.
+        Mapping with the keys of :data:`FM_TABLE_COLUMNS` and ``mask_empty``.
 
     Raises:
         ValueError: Image and mask shapes differ, or the arrays are not 3-D.
@@ -309,7 +338,9 @@ def fm_features(
         raise ValueError(f"spacing must have 3 values (z, y, x); got {spacing_zyx}")
     voxel_ml = voxel_volume_ml(spacing_zyx)
     n_voxels = int(mask.sum())
-    out: dict[str, float] = {name: math.nan for name in FM_FEATURE_NAMES}
+    out: dict[str, float | str] = {name: math.nan for name in FM_FEATURE_NAMES}
+    note = t1_features_note(sequence)
+    out[FM_T1_NOTE_COLUMN] = note
     if n_voxels == 0:
         out.update(
             fm_volume_ml=0.0, fm_lesion_count=0, fm_largest_lesion_ml=0.0, fm_left_ml=0.0, fm_right_ml=0.0,
@@ -342,7 +373,7 @@ def fm_features(
         fm_slice_extent_mm=float(slices[-1] - slices[0] + 1) * float(spacing_zyx[0]),
         mask_empty=0,
     )
-    if image is not None:
+    if image is not None and not note:
         out["fm_iliac_fraction"] = _iliac_fraction(
             image, low_side, high_side, spacing_zyx, midline_x, n_voxels, body_extent
         )

@@ -17,7 +17,7 @@ from classifiers.feature_extraction import (  # noqa: E402
     extract_features,
     pair_cases,
 )
-from classifiers.shape_features import FM_FEATURE_NAMES  # noqa: E402
+from classifiers.shape_features import FM_TABLE_COLUMNS  # noqa: E402
 from nnunet_fm.cli import main  # noqa: E402
 
 SPACING_XYZ = (0.7, 0.7, 4.0)
@@ -91,14 +91,58 @@ def test_pairing_handles_nnunet_channel_and_case_ids_ending_in_digits(tmp_path):
     assert "no image" in tasks["SIJ_1_0003"].problem
 
 
+def _converter_layout(root, channel_names=("T1", "STIR")):
+    """A tiny nnU-Net raw dataset as the converter writes it, plus a predictions root."""
+    import json
+
+    image, mask = _volume(0, shape=(2, 4, 4), lesions=())
+    ds = root / "Dataset501_SIJFM"
+    layout = {"Tr": "SIJ_1_0001", "Ts": "SIJ_1_0002", "Ext": "SIJ_2_0001"}
+    for part, case in layout.items():
+        for folder in (ds / f"images{part}", ds / f"labels{part}"):
+            folder.mkdir(parents=True)
+        for k in range(len(channel_names)):
+            _write(ds / f"images{part}" / f"{case}_{k:04d}.nii.gz", image)
+        _write(ds / f"labels{part}" / f"{case}.nii.gz", mask)
+    (ds / "dataset.json").write_text(json.dumps({"channel_names": dict(enumerate(channel_names))}))
+    predictions = root / "predictions"
+    for sub, case in (("oof", "SIJ_1_0001"), ("internal_test", "SIJ_1_0002")):
+        (predictions / sub).mkdir(parents=True)
+        _write(predictions / sub / f"{case}.nii.gz", mask)
+    (predictions / "oof" / "plans.json").write_text("{}")  # nnU-Net's extras are not masks
+    return ds, predictions
+
+
+def test_pairing_accepts_converter_dataset_and_predictions_folders(tmp_path):
+    ds, predictions = _converter_layout(tmp_path)
+    tasks = {t.case_id: t for t in pair_cases(ds, ds)}
+    assert sorted(tasks) == ["SIJ_1_0001", "SIJ_1_0002", "SIJ_2_0001"]
+    assert tasks["SIJ_2_0001"].image_path.endswith("imagesExt/SIJ_2_0001_0000.nii.gz")
+    assert {t.sequence for t in tasks.values()} == {"T1"}
+    stir = {t.case_id: t for t in pair_cases(ds / "imagesTr", predictions, channel=1)}
+    assert sorted(stir) == ["SIJ_1_0001", "SIJ_1_0002"]
+    assert stir["SIJ_1_0001"].image_path.endswith("SIJ_1_0001_0001.nii.gz")
+    assert stir["SIJ_1_0001"].sequence == "STIR"  # from dataset.json's channel_names
+    assert "no image SIJ_1_0002_0001.*" in stir["SIJ_1_0002"].problem  # it is in imagesTs, not given
+    assert pair_cases(ds / "imagesTr", predictions / "oof", sequence="T1W")[0].sequence == "T1W"
+
+
+def test_pairing_refuses_a_case_in_two_subfolders(tmp_path):
+    ds, _ = _converter_layout(tmp_path)
+    image, mask = _volume(0, shape=(2, 4, 4), lesions=())
+    _write(ds / "labelsTs" / "SIJ_1_0001.nii.gz", mask)
+    with pytest.raises(ValueError, match="SIJ_1_0001 is in two folders"):
+        pair_cases(ds, ds)
+
+
 def test_table_layout_values_and_empty_mask(cohort):
     images, masks = cohort
     table = extract_features(images, masks, jobs=1)
     assert list(table["case_id"]) == ["SIJ_1_0001", "SIJ_1_0002", "SIJ_1_0003", "SIJ_2_0001"]
     columns = list(table.columns)
     assert columns[0] == "case_id" and columns[-2:] == ["mask_empty", "error"]
-    assert columns[-2 - len(FM_FEATURE_NAMES) : -2] == list(FM_FEATURE_NAMES)
-    radiomics_columns = columns[1 : -2 - len(FM_FEATURE_NAMES)]
+    assert columns[-2 - len(FM_TABLE_COLUMNS) : -2] == list(FM_TABLE_COLUMNS)
+    radiomics_columns = columns[1 : -2 - len(FM_TABLE_COLUMNS)]
     assert all(c.startswith("original_") for c in radiomics_columns)
     for cls in ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):
         assert any(c.startswith(f"original_{cls}_") for c in radiomics_columns), cls
@@ -254,3 +298,12 @@ def test_real_oblique_scan_with_direction_noise(tmp_path):
     # the ~3.5e-5 noise moves values by well under 1%.
     raw = extractor.execute(str(scan / "t1w.nii.gz"), str(scan / "inflammation_stir_R11.nii.gz"))
     assert row["original_firstorder_Median"] == pytest.approx(float(raw["original_firstorder_Median"]), rel=1e-2)
+
+
+def test_stir_sequence_leaves_t1_features_nan_in_the_table(cohort):
+    images, masks = cohort
+    table = extract_features(images, masks, jobs=1, sequence="STIR").set_index("case_id")
+    lesion = table.loc["SIJ_1_0001"]
+    assert lesion["error"] == "" and lesion["fm_volume_ml"] > 0
+    assert math.isnan(lesion["fm_marrow_intensity_ratio"]) and math.isnan(lesion["fm_iliac_fraction"])
+    assert "need a T1 image" in lesion["fm_t1_features_note"]

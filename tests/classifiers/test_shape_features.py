@@ -7,6 +7,8 @@ import pytest
 
 from classifiers.shape_features import (
     FM_FEATURE_NAMES,
+    FM_T1_NOTE_COLUMN,
+    is_t1_sequence,
     estimate_joint_line_x,
     estimate_midline_x,
     fm_features,
@@ -126,3 +128,27 @@ def test_no_image_gives_nan_intensity_features_and_shape_errors():
         fm_features(mask, np.zeros((4, 10, 11)), SPACING)
     with pytest.raises(ValueError, match="3-D"):
         fm_features(mask[0], None, SPACING)
+
+
+def test_t1_only_features_are_nan_with_a_note_on_stir():
+    image = _pelvis()
+    image[:, :, 28:31] = 5.0
+    mask = np.zeros(image.shape, dtype=np.uint8)
+    mask[3:5, 15:25, 20:26] = 1
+    image[mask > 0] = 300.0
+    t1 = fm_features(mask, image, SPACING, sequence="T1")
+    stir = fm_features(mask, image, SPACING, sequence="STIR")
+    assert t1[FM_T1_NOTE_COLUMN] == ""
+    assert t1["fm_marrow_intensity_ratio"] == pytest.approx(3.0)
+    assert math.isfinite(t1["fm_iliac_fraction"])
+    assert math.isnan(stir["fm_iliac_fraction"]) and math.isnan(stir["fm_marrow_intensity_ratio"])
+    assert "need a T1 image" in stir[FM_T1_NOTE_COLUMN] and "'STIR'" in stir[FM_T1_NOTE_COLUMN]
+    for name in FM_FEATURE_NAMES:  # everything else is unchanged by the sequence
+        if name not in ("fm_iliac_fraction", "fm_marrow_intensity_ratio"):
+            assert stir[name] == t1[name], name
+
+
+@pytest.mark.parametrize("name, expected", [("T1", True), ("t1w", True), ("T1-weighted", True),
+                                            ("STIR", False), ("T2", False), ("T1FS", False)])
+def test_t1_sequence_names(name, expected):
+    assert is_t1_sequence(name) is expected

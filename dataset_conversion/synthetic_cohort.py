@@ -6,27 +6,25 @@ axSpA and non-axSpA patients in the paper's proportions. Every patient has fat
 metaplasia (FM). Images are rendered by :mod:`dataset_conversion.sij_phantom`.
 
 Generative model of diagnosis (all draws from the plan's random generator; the numbers
-are in :data:`GENERATIVE_MODEL` and copied into ``cohort.json``):
+are in :data:`GENERATIVE_MODEL` and :class:`~dataset_conversion.diagnosis_model.DiagnosisModel`
+and are copied into ``cohort.json``):
 
 1. Stratum counts are fixed: at scale 1 center 1 has 462 axSpA / 186 non-axSpA and
    center 2 37 / 21; at scale ``s`` each stratum has ``max(3, round(n * s))`` patients.
-2. Age ~ Normal(33, 9) for axSpA and Normal(42, 11) for non-axSpA, clipped to 18..75;
-   sex is male with probability 0.60 (axSpA) or 0.42 (non-axSpA). Mildly informative.
-3. Latent severity ``S ~ Normal(shift * axSpA, 1)`` with ``shift`` = 1.3: the two
-   diagnoses overlap, so FM burden alone separates them only moderately.
-4. FM burden follows ``S``: lesion count ``1 + Poisson(exp(0.55 + 0.40 S))`` (at most 9),
-   lesion size factor ``exp(0.22 S + Normal(0, 0.30))`` scaling length, depth and
-   slice extent. The planned FM volume is the sum of the half-ellipsoids.
-5. Pattern follows the diagnosis (and ``S``): bilateral with probability
-   ``sigmoid(-0.4 + 1.5 axSpA + 0.5 S)``; each lesion is sacral (else iliac) with
-   probability 0.42 (axSpA) or 0.15 (non-axSpA); non-axSpA lesions sit more caudally.
-6. Appearance follows the diagnosis: border width (``edge_mm``) log-normal with median
-   0.6 mm (axSpA, sharp) or 1.5 mm (non-axSpA), log-sd 0.45; heterogeneity
-   ``0.5 * Beta(2, 6)`` (axSpA, homogeneous) or ``0.5 * Beta(5, 3)`` (non-axSpA, patchy).
-7. Mimics (never labelled): fatty marrow islands, Poisson(0.8 + 0.03 (age - 30)), deep in
-   the bone; degenerative foci, Poisson(0.2 + 0.6 non-axSpA + 0.02 (age - 30)), small,
-   heterogeneous and dimmer, away from the subchondral plate. Marrow gets fattier
-   (brighter) with age.
+2. Given the diagnosis, age, sex and the imaging latents are drawn from the explicit
+   class-conditional model of :mod:`dataset_conversion.diagnosis_model`: a per-patient
+   imaging pattern (burden, border width, heterogeneity) shared by the patient's lesions
+   plus lesion-level noise, a lesion count that rises with the burden, a per-patient
+   sacral propensity and bilaterality. The class distributions overlap; the model's
+   Bayes-optimal AUC is computed by Monte Carlo and written to ``cohort.json``.
+3. Each lesion's size factor is ``exp(burden latent)`` (scaling length, depth and, by its
+   square root, slice extent, times shape jitter), its border width ``exp(log-edge
+   latent)`` mm and its heterogeneity ``0.6 * sigmoid(logit latent)``; its position along
+   the joint is uniform (not diagnostic).
+4. Mimics (never labelled) depend on age only, so they carry no diagnostic information
+   beyond age: fatty marrow islands Poisson(0.8 + 0.03 (age - 30)), deep in the bone;
+   degenerative foci Poisson(0.5 + 0.03 (age - 30)), small, heterogeneous and dimmer, away
+   from the subchondral plate. Marrow gets fattier (brighter) with age.
 
 Center 2 differs in resolution (0.8 x 0.8 x 3.5 mm, 176 x 144 matrix), contrast (lower
 fat/marrow ratio), noise, bias-field strength, point-spread and tilt (30-50 degrees
@@ -47,12 +45,13 @@ from typing import Any
 
 import numpy as np
 
+from dataset_conversion.diagnosis_model import DiagnosisModel, bayes_auc, log_likelihood_ratio, sample_latents
 from dataset_conversion.sij_phantom import Anatomy, Lesion, Mimic, PhantomParams, ScannerParams
 
 LOG = logging.getLogger(__name__)
 
 #: Bumped whenever the plan or the rendering changes what a seed produces.
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "2.0.0"
 
 #: Patients per (center, diagnosis) at scale 1 (the paper's cohort).
 PAPER_COUNTS = {(1, "axSpA"): 462, (1, "non-axSpA"): 186, (2, "axSpA"): 37, (2, "non-axSpA"): 21}
@@ -60,20 +59,16 @@ PAPER_COUNTS = {(1, "axSpA"): 462, (1, "non-axSpA"): 186, (2, "axSpA"): 37, (2, 
 #: Fewest patients per stratum at any scale.
 MIN_PER_STRATUM = 3
 
-#: Parameters of the generative model (documented in the module docstring).
+#: Parameters of the generative model beyond :class:`DiagnosisModel` (module docstring).
 GENERATIVE_MODEL: dict[str, Any] = {
-    "age": {"axSpA": [33.0, 9.0], "non-axSpA": [42.0, 11.0], "clip": [18, 75]},
-    "p_male": {"axSpA": 0.60, "non-axSpA": 0.42},
-    "severity_shift_axspa": 1.3,
-    "lesion_count": {"base_log_rate": 0.55, "severity_slope": 0.40, "max": 9},
-    "size_factor": {"severity_slope": 0.22, "log_sd": 0.30},
     "lesion_base_mm": {"half_length": 8.0, "depth": 4.5, "half_z": 5.0},
-    "p_bilateral_logit": {"intercept": -0.4, "axspa": 1.5, "severity": 0.5},
-    "p_sacral": {"axSpA": 0.42, "non-axSpA": 0.15},
-    "edge_mm_median": {"axSpA": 0.6, "non-axSpA": 1.5, "log_sd": 0.45},
-    "heterogeneity_beta": {"axSpA": [2, 6], "non-axSpA": [5, 3], "scale": 0.5},
-    "mimics": {"fatty_island_rate": [0.8, 0.03], "degenerative_rate": [0.2, 0.6, 0.02]},
+    "heterogeneity_max": 0.6,
+    "edge_mm_range": [0.25, 4.0],
+    "mimics": {"fatty_island_rate": [0.8, 0.03], "degenerative_rate": [0.5, 0.03]},
 }
+
+#: The diagnosis model used for every cohort (its Bayes AUC is in ``cohort.json``).
+DIAGNOSIS_MODEL = DiagnosisModel()
 
 
 @dataclass(frozen=True)
@@ -116,10 +111,6 @@ def stratum_counts(scale: float) -> dict[tuple[int, str], int]:
     return {key: max(MIN_PER_STRATUM, int(math.floor(n * scale + 0.5))) for key, n in PAPER_COUNTS.items()}
 
 
-def _sigmoid(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
-
-
 def _draw_scanner(proto: CenterProtocol, rng: np.random.Generator) -> ScannerParams:
     return ScannerParams(
         pixel_mm=proto.pixel_mm, slice_mm=proto.slice_mm, nx=proto.nx, ny=proto.ny,
@@ -148,38 +139,33 @@ def _draw_anatomy(age: float, sex: str, rng: np.random.Generator) -> Anatomy:
     )
 
 
-def _draw_lesions(axspa: bool, severity: float, n_slices: int, slice_mm: float,
+def _draw_lesions(lat: dict[str, np.ndarray], i: int, n_slices: int, slice_mm: float,
                   rng: np.random.Generator) -> tuple[Lesion, ...]:
+    """Turn patient ``i``'s lesion latents into rendered lesions (shape jitter is not diagnostic)."""
     gm = GENERATIVE_MODEL
-    dx = "axSpA" if axspa else "non-axSpA"
-    lc = gm["lesion_count"]
-    n = min(lc["max"], 1 + int(rng.poisson(math.exp(lc["base_log_rate"] + lc["severity_slope"] * severity))))
-    bl = gm["p_bilateral_logit"]
-    bilateral = n > 1 and rng.random() < _sigmoid(bl["intercept"] + bl["axspa"] * axspa + bl["severity"] * severity)
-    first_side = int(rng.choice((-1, 1)))
-    sz = gm["size_factor"]
     base = gm["lesion_base_mm"]
-    em = gm["edge_mm_median"]
-    hb = gm["heterogeneity_beta"]
+    n = int(lat["n_lesions"][i])
+    first_side = int(rng.choice((-1, 1)))
     z_room = max(2.0, min(14.0, (n_slices - 1) * slice_mm / 2 - 6.0))
     lesions = []
     for k in range(n):
-        side = first_side if not bilateral else (first_side if k % 2 == 0 else -first_side)
-        bone = "sacrum" if rng.random() < gm["p_sacral"][dx] else "ilium"
-        pos = float(rng.uniform(0.1, 0.9) if axspa else 0.1 + 0.8 * rng.beta(2.5, 1.5))
-        size = math.exp(sz["severity_slope"] * severity + rng.normal(0, sz["log_sd"]))
+        log_size, log_edge, logit_het = (float(v) for v in lat["lesion"][i, k])
+        size = math.exp(log_size)
+        side = -first_side if (lat["bilateral"][i] and k % 2) else first_side
         lesions.append(Lesion(
-            side=side, bone=bone, pos=pos, z_mm=float(rng.uniform(-z_room, z_room)),
+            side=side, bone="sacrum" if lat["sacral"][i, k] else "ilium", pos=float(rng.uniform(0.1, 0.9)),
+            z_mm=float(rng.uniform(-z_room, z_room)),
             half_length_mm=float(np.clip(base["half_length"] * size * rng.uniform(0.8, 1.25), 4.0, 22.0)),
             depth_mm=float(np.clip(base["depth"] * size * rng.uniform(0.75, 1.3), 2.5, 11.0)),
             half_z_mm=float(np.clip(base["half_z"] * math.sqrt(size) * rng.uniform(0.8, 1.25), slice_mm, 14.0)),
-            edge_mm=float(em[dx] * math.exp(rng.normal(0, em["log_sd"]))),
-            heterogeneity=float(hb["scale"] * rng.beta(*hb[dx])),
+            edge_mm=float(np.clip(math.exp(log_edge), *gm["edge_mm_range"])),
+            heterogeneity=float(gm["heterogeneity_max"] / (1.0 + math.exp(-logit_het))),
         ))
     return tuple(lesions)
 
 
-def _draw_mimics(axspa: bool, age: float, n_slices: int, slice_mm: float, rng: np.random.Generator) -> tuple[Mimic, ...]:
+def _draw_mimics(age: float, n_slices: int, slice_mm: float, rng: np.random.Generator) -> tuple[Mimic, ...]:
+    """Unlabelled mimics; their rates depend on age only (no diagnostic signal beyond age)."""
     fi_rate = GENERATIVE_MODEL["mimics"]["fatty_island_rate"]
     dg_rate = GENERATIVE_MODEL["mimics"]["degenerative_rate"]
     z_room = max(2.0, (n_slices - 1) * slice_mm / 2 - 4.0)
@@ -190,13 +176,59 @@ def _draw_mimics(axspa: bool, age: float, n_slices: int, slice_mm: float, rng: n
                             float(rng.uniform(-z_room, z_room)),
                             float(rng.uniform(10, 15) if bone == "ilium" else rng.uniform(8, 11)),
                             float(rng.uniform(2.5, 5.0)), float(rng.uniform(0.55, 0.85)), float(rng.uniform(0.0, 0.3))))
-    rate = max(0.05, dg_rate[0] + dg_rate[1] * (not axspa) + dg_rate[2] * (age - 30))
-    for _ in range(int(rng.poisson(rate))):
+    for _ in range(int(rng.poisson(max(0.05, dg_rate[0] + dg_rate[1] * (age - 30))))):
         mimics.append(Mimic("degenerative", int(rng.choice((-1, 1))), "ilium" if rng.random() < 0.7 else "sacrum",
                             float(rng.uniform(0.3, 0.95)), float(rng.uniform(-z_room, z_room)),
                             float(rng.uniform(6.5, 10.0)), float(rng.uniform(1.5, 2.8)),
                             float(rng.uniform(0.35, 0.6)), float(rng.uniform(0.4, 0.8))))
     return tuple(mimics)
+
+
+def _truth_columns(lat: dict[str, np.ndarray], i: int) -> dict[str, Any]:
+    """Per-patient latent summary (the sufficient statistics of the diagnosis model)."""
+    lesion_mean = np.nanmean(lat["lesion"][i], axis=0)
+    return {
+        "latent_age": float(lat["age"][i]),
+        "latent_burden": float(lat["pattern"][i, 0]), "latent_log_edge_mm": float(lat["pattern"][i, 1]),
+        "latent_logit_heterogeneity": float(lat["pattern"][i, 2]),
+        "lesion_mean_burden": float(lesion_mean[0]), "lesion_mean_log_edge_mm": float(lesion_mean[1]),
+        "lesion_mean_logit_heterogeneity": float(lesion_mean[2]),
+        "n_lesions": int(lat["n_lesions"][i]), "bilateral": bool(lat["bilateral"][i]),
+        "sacral_lesions": int(lat["sacral"][i].sum()),
+    }
+
+
+def _center_rows(center: int, dxs: list[str], ids, render_seeds, rng: np.random.Generator) -> list[dict]:
+    """Plan rows of one center, diagnoses in the given order."""
+    proto = PROTOCOLS[center]
+    y = np.array([dx == "axSpA" for dx in dxs], dtype=int)
+    lat = sample_latents(DIAGNOSIS_MODEL, y, rng)
+    llr = {which: log_likelihood_ratio(DIAGNOSIS_MODEL, lat, which) for which in ("all", "imaging", "clinical")}
+    lo, hi = DIAGNOSIS_MODEL.age_range
+    rows = []
+    for i, dx in enumerate(dxs):
+        age = int(np.clip(round(float(lat["age"][i])), lo, hi))
+        sex = "M" if lat["male"][i] else "F"
+        scanner = _draw_scanner(proto, rng)
+        anatomy = _draw_anatomy(age, sex, rng)
+        lesions = _draw_lesions(lat, i, scanner.n_slices, scanner.slice_mm, rng)
+        mimics = _draw_mimics(age, scanner.n_slices, scanner.slice_mm, rng)
+        pid = f"MRN{int(ids[i])}"
+        study = _dt.date(2018, 1, 1) + _dt.timedelta(days=int(rng.integers(0, 5 * 365)))
+        birth = study - _dt.timedelta(days=int(age * 365.25 + rng.integers(0, 360)))
+        folder = f"center{center}/{pid}"
+        rows.append({
+            "patient_id": pid, "center": center, "diagnosis": dx, "age": age, "sex": sex,
+            "image": f"{folder}/t1_dicom" if proto.image_format == "dicom" else f"{folder}/t1.nii.gz",
+            "mask": f"{folder}/fm_mask.nii.gz", **_truth_columns(lat, i),
+            **{f"bayes_llr_{which}": float(v[i]) for which, v in llr.items()},
+            "planned_fm_volume_ml": float(sum(les.planned_volume_ml for les in lesions)),
+            "render_seed": render_seeds[i],
+            "patient_name": f"{_LAST[int(rng.integers(len(_LAST)))]}^{_FIRST[int(rng.integers(len(_FIRST)))]}",
+            "birth_date": birth.strftime("%Y%m%d"), "study_date": study.strftime("%Y%m%d"),
+            "institution": proto.institution, "params": PhantomParams(scanner, anatomy, lesions, mimics),
+        })
+    return rows
 
 
 def plan_cohort(scale: float = 0.25, seed: int = 2024):
@@ -208,9 +240,11 @@ def plan_cohort(scale: float = 0.25, seed: int = 2024):
 
     Returns:
         ``pandas.DataFrame``, one row per patient, center 1 first, with columns
-        ``patient_id, center, diagnosis, age, sex, image, mask, severity, n_lesions,
-        bilateral, sacral_lesions, planned_fm_volume_ml, render_seed`` plus ``params``
-        (the :class:`PhantomParams` object) and fake DICOM identity columns.
+        ``patient_id, center, diagnosis, age, sex, image, mask``, the latent truth
+        (``latent_*``, ``lesion_mean_*``, ``n_lesions, bilateral, sacral_lesions``), the
+        true log-likelihood ratios ``bayes_llr_{all,imaging,clinical}``,
+        ``planned_fm_volume_ml, render_seed`` plus ``params`` (the :class:`PhantomParams`
+        object) and fake DICOM identity columns.
     """
     import pandas as pd
 
@@ -220,42 +254,12 @@ def plan_cohort(scale: float = 0.25, seed: int = 2024):
     n_total = sum(counts.values())
     ids = rng.choice(np.arange(1_000_000, 10_000_000), size=n_total, replace=False)
     render_seeds = [int(s.generate_state(1, np.uint32)[0]) for s in render_ss.spawn(n_total)]
-    gm = GENERATIVE_MODEL
-    rows = []
-    i = 0
+    rows: list[dict] = []
     for center in (1, 2):
         dxs = ["axSpA"] * counts[(center, "axSpA")] + ["non-axSpA"] * counts[(center, "non-axSpA")]
         dxs = [dxs[j] for j in rng.permutation(len(dxs))]
-        proto = PROTOCOLS[center]
-        for dx in dxs:
-            axspa = dx == "axSpA"
-            mean, sd = gm["age"][dx]
-            age = int(np.clip(round(rng.normal(mean, sd)), *gm["age"]["clip"]))
-            sex = "M" if rng.random() < gm["p_male"][dx] else "F"
-            severity = float(rng.normal(gm["severity_shift_axspa"] * axspa, 1.0))
-            scanner = _draw_scanner(proto, rng)
-            anatomy = _draw_anatomy(age, sex, rng)
-            lesions = _draw_lesions(axspa, severity, scanner.n_slices, scanner.slice_mm, rng)
-            mimics = _draw_mimics(axspa, age, scanner.n_slices, scanner.slice_mm, rng)
-            pid = f"MRN{int(ids[i])}"
-            study = _dt.date(2018, 1, 1) + _dt.timedelta(days=int(rng.integers(0, 5 * 365)))
-            birth = study - _dt.timedelta(days=int(age * 365.25 + rng.integers(0, 360)))
-            folder = f"center{center}/{pid}"
-            rows.append({
-                "patient_id": pid, "center": center, "diagnosis": dx, "age": age, "sex": sex,
-                "image": f"{folder}/t1_dicom" if proto.image_format == "dicom" else f"{folder}/t1.nii.gz",
-                "mask": f"{folder}/fm_mask.nii.gz",
-                "severity": severity, "n_lesions": len(lesions),
-                "bilateral": len({les.side for les in lesions}) == 2,
-                "sacral_lesions": sum(les.bone == "sacrum" for les in lesions),
-                "planned_fm_volume_ml": float(sum(les.planned_volume_ml for les in lesions)),
-                "render_seed": render_seeds[i],
-                "patient_name": f"{_LAST[int(rng.integers(len(_LAST)))]}^{_FIRST[int(rng.integers(len(_FIRST)))]}",
-                "birth_date": birth.strftime("%Y%m%d"), "study_date": study.strftime("%Y%m%d"),
-                "institution": proto.institution,
-                "params": PhantomParams(scanner, anatomy, lesions, mimics),
-            })
-            i += 1
+        start = len(rows)
+        rows += _center_rows(center, dxs, ids[start:], render_seeds[start:], rng)
     return pd.DataFrame(rows)
 
 
@@ -324,9 +328,36 @@ def _run_tasks(tasks: list[dict[str, Any]], jobs: int) -> list[dict[str, Any]]:
         return list(tqdm(pool.map(_render_one, tasks, chunksize=2), **bar))
 
 
+#: Latent truth written to ``truth.csv`` (for the ceiling; never a model input).
+TRUTH_COLUMNS = ("bayes_llr_all", "bayes_llr_imaging", "bayes_llr_clinical", "latent_age", "latent_burden",
+                 "latent_log_edge_mm", "latent_logit_heterogeneity", "lesion_mean_burden", "lesion_mean_log_edge_mm",
+                 "lesion_mean_logit_heterogeneity", "n_lesions", "bilateral", "sacral_lesions", "planned_fm_volume_ml")
+
+#: Parts of the latents the Bayes AUC is reported for.
+BAYES_PARTS = ("all", "imaging", "clinical")
+
+#: Spawn key of the Monte Carlo stream under the master seed (plan and render use 0 and 1).
+BAYES_MC_SPAWN_KEY = (2,)
+
+
+def model_bayes_auc(seed: int) -> dict[str, Any]:
+    """Bayes-optimal AUC of :data:`DIAGNOSIS_MODEL` (Monte Carlo, 200,000 patients).
+
+    The stream is ``SeedSequence(seed, spawn_key=(2,))``, independent of the cohort's own
+    draws; the value is a property of the model, the seed only fixes the MC error.
+    """
+    out = bayes_auc(DIAGNOSIS_MODEL, seed=np.random.SeedSequence(seed, spawn_key=BAYES_MC_SPAWN_KEY))
+    out["mc_seed"] = int(seed)
+    out["mc_spawn_key"] = list(BAYES_MC_SPAWN_KEY)
+    out["method"] = ("ROC AUC of the exact log-likelihood ratio of the diagnosis model on simulated "
+                     "patients, half axSpA, half non-axSpA")
+    return out
+
+
 def _params_summary() -> dict[str, Any]:
     return {
         "generative_model": GENERATIVE_MODEL,
+        "diagnosis_model": DIAGNOSIS_MODEL.as_dict(),
         "centers": {str(c): asdict(p) for c, p in PROTOCOLS.items()},
         "paper_counts": {f"center{c}_{dx}": n for (c, dx), n in PAPER_COUNTS.items()},
         "min_per_stratum": MIN_PER_STRATUM,
@@ -366,6 +397,7 @@ def generate_cohort(out_dir: str | os.PathLike, scale: float = 0.25, seed: int =
         plan["fm_volume_ml_true"] = plan["patient_id"].map(truth).round(4)
         clinical = plan[["patient_id", "center", "diagnosis", "age", "sex", "image", "mask", "fm_volume_ml_true"]]
         write_csv(tmp / "clinical.csv", clinical)
+        write_csv(tmp / "truth.csv", plan[["patient_id", *TRUTH_COLUMNS]])
         counts = {f"center{c}_{dx}": int(((plan["center"] == c) & (plan["diagnosis"] == dx)).sum())
                   for c in (1, 2) for dx in ("axSpA", "non-axSpA")}
         info = {
@@ -375,6 +407,8 @@ def generate_cohort(out_dir: str | os.PathLike, scale: float = 0.25, seed: int =
             "counts": counts,
             "fm_volume_alone_auc": volume_auc(plan, "fm_volume_ml_true"),
             "planned_fm_volume_alone_auc": volume_auc(plan, "planned_fm_volume_ml"),
+            "bayes_auc": model_bayes_auc(seed),
+            "bayes_auc_cohort": {which: volume_auc(plan, f"bayes_llr_{which}") for which in BAYES_PARTS},
             "truth_summary": _truth_summary(plan),
             "parameters": _params_summary(),
             "timing": {"jobs": jobs, "render_cpu_s": round(sum(r["cpu_s"] for r in results), 1),

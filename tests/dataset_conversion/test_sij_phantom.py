@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.ndimage import binary_dilation
+from scipy.ndimage import binary_dilation, binary_erosion
 
 from dataset_conversion.sij_phantom import (
     Lesion, Mimic, PhantomParams, ScannerParams, direction_matrix, make_phantom, tilt_from_coronal_deg,
@@ -110,3 +110,44 @@ def test_no_lesions_gives_an_empty_mask_and_scanner_settings_apply():
     assert mask.sum() == 0
     assert image.shape == (12, 144, 176)
     assert spacing == (0.8, 0.8, 3.5)
+
+
+def _clean(lesion: Lesion, psf_sigma_px: float = 0.5):
+    """Noise-free, bias-free render of one lesion, plus the same patient without it."""
+    scanner = dict(noise_sigma=0.0, bias_strength=0.0, psf_sigma_px=psf_sigma_px)
+    with_lesion = make_phantom(_params(lesions=(lesion,), **scanner), np.random.default_rng(12))
+    without = make_phantom(_params(lesions=(), **scanner), np.random.default_rng(12))
+    return with_lesion[0], without[0], with_lesion[1].astype(bool)
+
+
+def test_lesion_border_is_a_graded_profile_not_a_step():
+    blurred = Lesion(side=1, bone="ilium", pos=0.4, z_mm=0.0, half_length_mm=10.0, depth_mm=6.0,
+                     half_z_mm=6.0, edge_mm=2.0, heterogeneity=0.0)
+    image, baseline, mask = _clean(blurred)
+    contrast = image - baseline  # FM signal only
+    z = 8  # middle slice, through the lesion centre
+    row = int(np.argmax(mask[z].sum(axis=1)))
+    profile = contrast[z, row] / contrast[z, row].max()
+    inside = np.nonzero(mask[z, row])[0]
+    deep_end = inside.max()  # the border deep in the iliac marrow (lesion grows laterally from the plate)
+    across = profile[deep_end - 4: deep_end + 6]
+    assert ((across > 0.1) & (across < 0.9)).sum() >= 4  # several intermediate values
+    assert np.max(np.abs(np.diff(across))) < 0.35  # no jump at the mask boundary
+    # the step of v1 (fat fraction >= 0.55 inside, <= 0.45 outside the mask) is gone:
+    # just outside the mask there is still clearly raised (partial-volume) FM signal
+    assert profile[deep_end + 1] > 0.2 and profile[deep_end] < 0.8
+
+
+def test_mask_is_the_half_maximum_contour_of_the_lesion_signal():
+    lesion = Lesion(side=-1, bone="ilium", pos=0.5, z_mm=0.0, half_length_mm=12.0, depth_mm=6.0,
+                    half_z_mm=7.0, edge_mm=1.5, heterogeneity=0.0)
+    image, baseline, mask = _clean(lesion, psf_sigma_px=0.0)
+    fm_gain = (image - baseline) / np.maximum(1350.0 * 0.95 - baseline, 1.0)  # ~fat fraction
+    ring_out = binary_dilation(mask) & ~mask & (baseline > 500)  # marrow just outside
+    assert (fm_gain[mask] > 0.45).mean() > 0.95
+    assert (fm_gain[ring_out] < 0.55).mean() > 0.95
+    assert 0.05 < np.median(fm_gain[ring_out]) < 0.5  # graded, not zero
+    # no gap in the fat fraction around one half: v1 clipped to >= 0.55 inside and <= 0.45
+    # outside, which left no border voxel in between (a hidden intensity step on the mask)
+    band = (binary_dilation(mask) & ~binary_erosion(mask)) & (baseline > 500)
+    assert ((fm_gain[band] > 0.47) & (fm_gain[band] < 0.53)).mean() > 0.01

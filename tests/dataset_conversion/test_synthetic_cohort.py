@@ -51,7 +51,7 @@ def test_plan_has_the_strata_and_is_deterministic():
 
 
 def test_generative_model_is_informative_but_overlapping():
-    plan = plan_cohort(0.5, seed=2024)  # 353 patients, planned volumes only
+    plan = plan_cohort(0.5, seed=12)  # 353 patients, planned volumes only (development seed)
     auc = volume_auc(plan, "planned_fm_volume_ml")["all"]
     assert 0.65 <= auc <= 0.85
     ax, non = plan[plan["diagnosis"] == "axSpA"], plan[plan["diagnosis"] == "non-axSpA"]
@@ -63,6 +63,22 @@ def test_generative_model_is_informative_but_overlapping():
     assert edge(ax) < edge(non)  # axSpA borders are sharper
     # overlap: plenty of non-axSpA patients have more FM than the median axSpA patient
     assert (non["planned_fm_volume_ml"] > ax["planned_fm_volume_ml"].median()).mean() > 0.1
+    # ... and sharper, more homogeneous lesions than the median axSpA patient's
+    het = lambda part: part["params"].map(lambda p: np.mean([les.heterogeneity for les in p.lesions]))  # noqa: E731
+    assert (het(non) < het(ax).median()).mean() > 0.15
+    # the true posterior separates the classes well but not perfectly on the cohort itself
+    assert 0.82 <= volume_auc(plan, "bayes_llr_all")["all"] <= 0.96
+
+
+def test_mimics_carry_no_diagnostic_signal_beyond_age():
+    plan = plan_cohort(1.0, seed=13)
+    degenerative = plan["params"].map(lambda p: sum(m.kind == "degenerative" for m in p.mimics))
+    older = plan["age"] >= 40
+    for group in (older, ~older):
+        part = plan[group]
+        ax = degenerative[group][part["diagnosis"] == "axSpA"].mean()
+        non = degenerative[group][part["diagnosis"] == "non-axSpA"].mean()
+        assert abs(ax - non) < 0.25
 
 
 def test_centers_differ_in_protocol():
@@ -178,7 +194,26 @@ def test_cohort_json_documents_the_run(cohorts):
     assert set(info["fm_volume_alone_auc"]) == {"all", "center1", "center2"}
     assert 0 <= info["fm_volume_alone_auc"]["all"] <= 1
     assert info["generator_version"]
-    assert "severity_shift_axspa" in info["parameters"]["generative_model"]
+    assert info["generator_version"].startswith("2.")
+    assert "pattern_mean" in info["parameters"]["diagnosis_model"]
+    ceiling = info["bayes_auc"]
+    assert 0.85 <= ceiling["all"] <= 0.93 and 0.62 <= ceiling["clinical"] <= 0.78
+    assert ceiling["clinical"] < ceiling["imaging"] < ceiling["all"]
+    assert ceiling["mc_patients"] >= 200_000 and ceiling["mc_seed"] == 11 and ceiling["mc_spawn_key"] == [2]
+    assert set(info["bayes_auc_cohort"]) == {"all", "imaging", "clinical"}
+    assert set(info["bayes_auc_cohort"]["all"]) == {"all", "center1", "center2"}
+
+
+def test_truth_csv_holds_the_latents_and_the_true_likelihood_ratio(cohorts):
+    folder = cohorts[0]
+    truth = pd.read_csv(folder / "truth.csv")
+    clinical = pd.read_csv(folder / "clinical.csv")
+    assert list(truth["patient_id"]) == list(clinical["patient_id"])
+    np.testing.assert_allclose(truth["bayes_llr_all"], truth["bayes_llr_imaging"] + truth["bayes_llr_clinical"],
+                               atol=1e-9)
+    assert (truth["latent_age"].round().clip(18, 75) == clinical["age"]).all()
+    assert (truth["n_lesions"] >= 1).all()
+    assert not set(truth.columns) & (set(clinical.columns) - {"patient_id"})  # truth never enters clinical.csv
 
 
 def test_existing_folder_needs_overwrite(cohorts, tmp_path):

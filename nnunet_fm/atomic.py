@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+LOG = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -72,26 +75,140 @@ def write_csv(target: str | os.PathLike, frame: Any, **kwargs: Any) -> Path:
     return Path(target)
 
 
+#: File written into every folder the tool creates with ``owner_marker=True``; only such
+#: folders are ever deleted by ``--overwrite`` (``safe_rmtree``). Fixed content so reruns
+#: stay byte-identical.
+OWNER_MARKER = ".nnunet_fm_owned"
+#: File inside a folder that is still being built (``<name>.<random>.partial``): host and pid
+#: of the builder, so a later run can remove it once that process is gone.
+PARTIAL_MARKER = ".nnunet_fm_partial"
+
+
+class NotOwnedError(FileExistsError):
+    """A folder would be deleted or replaced, but the tool did not create it."""
+
+
+def mark_owned(folder: str | os.PathLike) -> Path:
+    """Write the ownership marker into ``folder`` (which must exist) and return its path."""
+    marker = Path(folder) / OWNER_MARKER
+    marker.write_text("created by nnunet-fm; --overwrite may replace this folder\n", encoding="utf-8")
+    return marker
+
+
+def is_owned(folder: str | os.PathLike) -> bool:
+    """True if ``folder`` is a real folder (not a symlink) holding the ownership marker."""
+    folder = Path(folder)
+    return folder.is_dir() and not folder.is_symlink() and (folder / OWNER_MARKER).is_file()
+
+
+def safe_rmtree(folder: str | os.PathLike) -> bool:
+    """Delete ``folder`` only if the tool created it (it holds ``OWNER_MARKER``).
+
+    Returns:
+        True if deleted, False if it did not exist.
+
+    Raises:
+        NotOwnedError: ``folder`` is a file, a symlink or a folder without the marker.
+    """
+    folder = Path(folder)
+    if not os.path.lexists(folder):
+        return False
+    if not is_owned(folder):
+        raise NotOwnedError(f"{folder} was not created by nnunet-fm (no {OWNER_MARKER} marker), so it is not "
+                            "deleted; remove it yourself or choose another output")
+    shutil.rmtree(folder)
+    return True
+
+
+def _process_identity(pid: int) -> str:
+    """``host:pid:start-time`` of a process; the start time (Linux) tells a reused pid apart."""
+    import socket
+
+    try:
+        stat_fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        started = stat_fields[19]  # field 22 of proc(5), counted after the command name
+    except (OSError, IndexError):
+        started = "?"
+    return f"{socket.gethostname()}:{pid}:{started}"
+
+
+def _builder_is_gone(partial: Path) -> bool:
+    """True if the marker of a ``.partial`` folder names a process on this host that has ended."""
+    import socket
+
+    try:
+        identity = (partial / PARTIAL_MARKER).read_text(encoding="utf-8").strip()
+        host, pid, _ = identity.rsplit(":", 2)
+        pid_number = int(pid)
+    except (OSError, ValueError):
+        return False  # no marker or not ours: never delete
+    if host != socket.gethostname():
+        return False  # cannot tell whether a process on another machine is alive
+    try:
+        os.kill(pid_number, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return _process_identity(pid_number) != identity  # alive pid, but reused by another process
+
+
+def remove_stale_partials(target: str | os.PathLike) -> list[Path]:
+    """Delete ``.partial`` build folders of ``target`` left by killed runs.
+
+    Only folders named like ``atomic_dir``'s (``.<name>.*.partial``) that hold
+    ``PARTIAL_MARKER`` naming a finished process on this host are removed.
+
+    Returns:
+        The removed folders.
+    """
+    target = Path(target)
+    removed = []
+    if not target.parent.is_dir():
+        return removed
+    for candidate in sorted(target.parent.glob(f".{target.name}.*.partial")):
+        if candidate.is_dir() and not candidate.is_symlink() and _builder_is_gone(candidate):
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
 @contextlib.contextmanager
-def atomic_dir(target: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+def atomic_dir(target: str | os.PathLike, overwrite: bool = False, owner_marker: bool = False) -> Iterator[Path]:
     """Build a folder under a temporary name and rename it onto ``target`` at the end.
+
+    Stale ``.partial`` folders of the same target from killed runs are removed first. The
+    folder gets the usual umask-based mode (not ``mkdtemp``'s 0700).
 
     Args:
         target: Final folder path.
         overwrite: Replace an existing ``target``; otherwise an existing one is an error.
+        owner_marker: Write ``OWNER_MARKER`` into the folder, and replace an existing
+            ``target`` only if it holds the marker (``NotOwnedError`` otherwise).
 
     Yields:
         The temporary folder to fill. It is deleted if the block raises, so nothing
         partial is ever left at ``target``.
     """
     target = Path(target)
-    if target.exists() and not overwrite:
+    if os.path.lexists(target) and not overwrite:
         raise FileExistsError(f"{target} already exists (pass overwrite to replace it)")
+    if os.path.lexists(target) and owner_marker and not is_owned(target):
+        raise NotOwnedError(f"{target} exists but was not created by nnunet-fm (no {OWNER_MARKER} marker); "
+                            "refusing to replace it: remove it yourself or choose another name")
     target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in remove_stale_partials(target):
+        LOG.info("removed %s left by an interrupted run", stale)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))
     try:
+        os.chmod(tmp, 0o777 & ~_current_umask())
+        marker = tmp / PARTIAL_MARKER
+        marker.write_text(_process_identity(os.getpid()) + "\n", encoding="utf-8")
         yield tmp
-        if target.exists():
+        marker.unlink()
+        if owner_marker:
+            mark_owned(tmp)
+        if os.path.lexists(target):
             old = target.with_name(f".{target.name}.old")
             if old.exists():
                 shutil.rmtree(old)

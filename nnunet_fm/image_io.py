@@ -7,7 +7,11 @@ the direction cosines (qform vs sform), which SimpleITK's default 1e-6 rejects.
 
 from __future__ import annotations
 
+import gzip
+import math
 import os
+import re
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +29,26 @@ class ImageReadError(ValueError):
 
 class GeometryMismatchError(ValueError):
     """Two images do not share one voxel grid within the stated tolerance."""
+
+
+#: Largest number of voxels read by default (checked from the header, before allocation).
+#: A 512**3 float32 volume is 0.5 GiB; the SIJ MRI in this project have ~3 million voxels.
+DEFAULT_MAX_VOXELS = 512 ** 3
+
+#: Option and config field that change the geometry tolerance (named in mismatch messages).
+GEOMETRY_TOLERANCE_HINT = "raise --geometry-tolerance (config conversion.geometry_tolerance) to accept"
+
+_NIFTI_SUFFIXES = (".nii", ".nii.gz")
+#: SimpleITK's messages for short reads, per format (NRRD raw, NRRD gzip, MetaImage).
+_SHORT_READ_PATTERNS = ("not read completely", "fread got only", "but received", "unexpected end")
+
+
+class ImageTooLargeError(ImageReadError):
+    """The header declares more voxels than the configured limit."""
+
+
+class TruncatedImageError(ImageReadError):
+    """The file holds fewer voxel bytes than its header declares."""
 
 
 @dataclass(frozen=True)
@@ -47,16 +71,42 @@ class Geometry:
         )
 
     def differences(self, other: "Geometry", tolerance: float = GEOMETRY_TOLERANCE) -> list[str]:
-        """Describe every way ``other`` differs from this grid (empty list if none)."""
-        problems = []
+        """Describe every way ``other`` differs from this grid (empty list if none).
+
+        Spacing and origin are compared in mm; direction cosines (unitless) are compared
+        with the same number and the worst axis angle is reported in degrees. NaN in a
+        geometry is always a difference.
+
+        Raises:
+            ValueError: ``tolerance`` is NaN, infinite or negative.
+        """
+        if not (math.isfinite(tolerance) and tolerance >= 0):
+            raise ValueError(f"geometry tolerance must be a finite number >= 0, got {tolerance}")
         if self.size != other.size:
-            return [f"size {other.size} != {self.size}"]
-        for name in ("spacing", "origin", "direction"):
-            a, b = np.asarray(getattr(self, name)), np.asarray(getattr(other, name))
-            worst = float(np.max(np.abs(a - b)))
-            if worst > tolerance:
-                problems.append(f"{name} differs by {worst:.3g} (> tolerance {tolerance:g})")
+            return [f"size {other.size} voxels != {self.size} voxels"]
+        problems = []
+        for name in ("spacing", "origin"):
+            worst = _worst_difference(getattr(self, name), getattr(other, name))
+            if not worst <= tolerance:  # written this way so NaN counts as a difference
+                problems.append(f"{name} differs by {worst:.3g} mm (> tolerance {tolerance:g} mm)")
+        worst = _worst_difference(self.direction, other.direction)
+        if not worst <= tolerance:
+            problems.append(f"direction differs by {_worst_axis_angle_deg(self.direction, other.direction):.3g} "
+                            f"degrees (cosines by {worst:.3g} > tolerance {tolerance:g})")
         return problems
+
+
+def _worst_difference(a, b) -> float:
+    diff = np.abs(np.asarray(a, dtype=float) - np.asarray(b, dtype=float))
+    return float("nan") if np.isnan(diff).any() else float(np.max(diff))
+
+
+def _worst_axis_angle_deg(a, b) -> float:
+    """Largest angle (degrees) between corresponding axes of two direction matrices."""
+    n = int(round(math.sqrt(len(a))))
+    ma, mb = np.asarray(a, dtype=float).reshape(n, n), np.asarray(b, dtype=float).reshape(n, n)
+    cosines = np.sum(ma * mb, axis=0) / (np.linalg.norm(ma, axis=0) * np.linalg.norm(mb, axis=0))
+    return float(np.degrees(np.max(np.arccos(np.clip(cosines, -1.0, 1.0)))))
 
 
 def is_dicom_dir(path: str | os.PathLike) -> bool:
@@ -69,52 +119,219 @@ def is_dicom_dir(path: str | os.PathLike) -> bool:
     return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path)))
 
 
-def read_image(path: str | os.PathLike, pixel_type: int | None = None):
-    """Read a volume (NIfTI, NRRD, MHA/MHD) or a DICOM series folder.
+def read_image(path: str | os.PathLike, pixel_type: int | None = None, max_voxels: int = DEFAULT_MAX_VOXELS):
+    """Read a volume (NIfTI, NRRD, MHA/MHD) or a DICOM series folder, completely or not at all.
 
-    DICOM slices are ordered by their position along the slice normal (GDCM's sort), not
-    by file name. Only a folder with exactly one series is accepted.
+    Before any voxel is read, the header is checked: only regular files (a symlink to one
+    is fine; pipes and devices could hang), 3-D, one real-valued component, at most
+    ``max_voxels`` voxels. A file holding fewer voxel bytes than its header declares is
+    refused (SimpleITK silently zero-fills truncated NIfTI). DICOM slices are ordered by
+    their position along the slice normal (GDCM's sort), not by file name; only a folder
+    with exactly one series is accepted.
 
     Args:
         path: File or DICOM folder.
         pixel_type: Optional SimpleITK pixel type to cast to (e.g. ``sitk.sitkFloat32``).
+        max_voxels: Largest accepted number of voxels (``DEFAULT_MAX_VOXELS``).
 
     Returns:
         A 3-D ``SimpleITK.Image`` in its native geometry.
 
     Raises:
-        ImageReadError: Missing file, unreadable content, several series, or not 3-D.
+        ImageReadError: Every failure, naming the file (``ImageTooLargeError`` and
+            ``TruncatedImageError`` are subclasses).
     """
-    import SimpleITK as sitk
-
     path = Path(path)
-    if not path.exists():
+    if not os.path.lexists(path):
         raise ImageReadError(f"{path}: file or folder does not exist")
     try:
-        if path.is_dir():
-            series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
-            if not series:
-                raise ImageReadError(f"{path}: folder holds no DICOM series")
-            if len(series) > 1:
-                raise ImageReadError(f"{path}: folder holds {len(series)} DICOM series; expected one")
-            files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), series[0])
-            reader = sitk.ImageSeriesReader()
-            reader.SetFileNames(files)
-            image = reader.Execute()
-        else:
-            image = sitk.ReadImage(str(path))
+        image = _read_dicom_series(path, max_voxels) if path.is_dir() else _read_file(path, max_voxels)
     except ImageReadError:
         raise
     except RuntimeError as exc:  # SimpleITK reports every IO failure as RuntimeError
-        first_line = str(exc).strip().splitlines()[-1] if str(exc).strip() else "unknown error"
-        raise ImageReadError(f"{path}: cannot read image ({first_line})") from exc
-    if image.GetDimension() != 3:
+        raise _itk_error(path, exc) from None
+    if image.GetDimension() != 3:  # e.g. a DICOM series of multi-frame files
         raise ImageReadError(f"{path}: image is {image.GetDimension()}-D; expected 3-D")
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise ImageReadError(f"{path}: image has {image.GetNumberOfComponentsPerPixel()} components")
     if pixel_type is not None:
+        import SimpleITK as sitk
+
         image = sitk.Cast(image, pixel_type)
     return image
+
+
+def _read_file(path: Path, max_voxels: int):
+    import SimpleITK as sitk
+
+    from nnunet_fm.input_checks import NotRegularFileError, require_regular_file
+
+    try:
+        require_regular_file(path, "image")
+    except (FileNotFoundError, NotRegularFileError) as exc:
+        raise ImageReadError(str(exc)) from None
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    reader.ReadImageInformation()
+    _check_header(path, tuple(reader.GetSize()), reader.GetPixelID(), reader.GetNumberOfComponents(), max_voxels)
+    _check_detached_data_file(path)
+    if path.name.lower().endswith(_NIFTI_SUFFIXES):
+        _check_nifti_complete(path)
+    try:
+        return reader.Execute()
+    except RuntimeError as exc:  # the header was fine, so the voxel data is short or damaged
+        raise _itk_error(path, exc, header_ok=True) from None
+
+
+def _read_dicom_series(path: Path, max_voxels: int):
+    import SimpleITK as sitk
+
+    from nnunet_fm.input_checks import NotRegularFileError, require_regular_file
+
+    series = sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path))
+    if not series:
+        raise ImageReadError(f"{path}: folder holds no DICOM series")
+    if len(series) > 1:
+        raise ImageReadError(f"{path}: folder holds {len(series)} DICOM series; expected one")
+    files = sitk.ImageSeriesReader.GetGDCMSeriesFileNames(str(path), series[0])
+    try:
+        for name in files:
+            require_regular_file(name, "DICOM slice")
+    except (FileNotFoundError, NotRegularFileError) as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
+    first = sitk.ImageFileReader()
+    first.SetFileName(files[0])
+    first.ReadImageInformation()
+    slice_size = tuple(first.GetSize()) + (1,)  # (x, y[, frames])
+    size = tuple(slice_size[:2]) + (slice_size[2] * len(files),)
+    _check_header(path, size, first.GetPixelID(), first.GetNumberOfComponents(), max_voxels)
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(files)
+    return reader.Execute()
+
+
+def _check_header(path: Path, size: tuple[int, ...], pixel_id: int, components: int, max_voxels: int) -> None:
+    """Refuse a file from its header alone: dimension, pixel type, components, voxel count."""
+    import SimpleITK as sitk
+
+    real_types = {sitk.sitkUInt8, sitk.sitkInt8, sitk.sitkUInt16, sitk.sitkInt16, sitk.sitkUInt32, sitk.sitkInt32,
+                  sitk.sitkUInt64, sitk.sitkInt64, sitk.sitkFloat32, sitk.sitkFloat64}
+    dimension = len(size)
+    if dimension != 3:
+        raise ImageReadError(f"{path}: image is {dimension}-D; expected 3-D")
+    if pixel_id in (sitk.sitkComplexFloat32, sitk.sitkComplexFloat64):
+        raise ImageReadError(f"{path}: pixel type is {sitk.GetPixelIDValueAsString(pixel_id)}; "
+                             "expected real-valued scalars")
+    if components != 1:
+        raise ImageReadError(f"{path}: image has {components} components per voxel; expected 1")
+    if pixel_id not in real_types:
+        raise ImageReadError(f"{path}: pixel type {sitk.GetPixelIDValueAsString(pixel_id)} is not supported; "
+                             "expected real-valued scalars")
+    voxels = math.prod(int(s) for s in size)
+    if voxels > max_voxels:
+        dims = "x".join(str(int(s)) for s in size)
+        raise ImageTooLargeError(f"{path}: header declares {dims} = {voxels:,} voxels, more than the limit of "
+                                 f"{max_voxels:,} (raise the maximum voxel count to read it)")
+
+
+def _nifti_expected_bytes(path: Path, header: bytes) -> int | None:
+    """``vox_offset + voxels * bytes per voxel`` from a NIfTI-1/-2 header (``None``: not NIfTI)."""
+    import struct
+
+    for order in "<>":
+        if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", header[40:56])
+            bitpix = struct.unpack(order + "h", header[72:74])[0]
+            offset = max(int(struct.unpack(order + "f", header[108:112])[0]), 352)  # 348 + extension flag
+            break
+        if len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
+            bitpix = struct.unpack(order + "h", header[14:16])[0]
+            dims = struct.unpack(order + "8q", header[16:80])
+            offset = max(int(struct.unpack(order + "q", header[168:176])[0]), 544)
+            break
+    else:
+        return None
+    n_dims = min(max(int(dims[0]), 0), 7)
+    voxels = math.prod(max(int(d), 1) for d in dims[1:n_dims + 1])
+    return offset + voxels * max(bitpix, 0) // 8
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """Refuse a NIfTI whose (decompressed) length is shorter than its header declares.
+
+    ITK's NIfTI reader zero-fills a short file without an error, so the bytes are
+    counted here: a gzip file is decompressed as a stream (constant memory).
+    """
+    gzipped = path.name.lower().endswith(".gz")
+    try:
+        if gzipped:
+            with gzip.open(path, "rb") as fh:
+                expected = _nifti_expected_bytes(path, fh.read(540))
+                if expected is None:
+                    return
+                fh.seek(0)
+                available = 0
+                while chunk := fh.read(1 << 22):
+                    available += len(chunk)
+        else:
+            with open(path, "rb") as fh:
+                expected = _nifti_expected_bytes(path, fh.read(540))
+            if expected is None:
+                return
+            available = path.stat().st_size
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise TruncatedImageError(f"{path}: compressed data is truncated or damaged ({exc})") from None
+    except OSError as exc:
+        raise ImageReadError(f"{path}: cannot read image ({exc.strerror or exc})") from None
+    if available < expected:
+        raise TruncatedImageError(f"{path}: file is truncated: {available:,} of {expected:,} bytes "
+                                  f"({100.0 * available / expected:.1f}%) that its header declares")
+
+
+def _check_detached_data_file(path: Path) -> None:
+    """For a detached header (.mhd, .nhdr) require its data file to be a regular file."""
+    from nnunet_fm.input_checks import NotRegularFileError, require_regular_file
+
+    name = path.name.lower()
+    pattern = {".mhd": r"^\s*ElementDataFile\s*=\s*(.+?)\s*$", ".nhdr": r"^\s*data ?file\s*:\s*(.+?)\s*$"}
+    suffix = next((s for s in pattern if name.endswith(s)), None)
+    if suffix is None:
+        return
+    with open(path, "rb") as fh:
+        text = fh.read(1 << 16).decode("latin-1")
+    match = re.search(pattern[suffix], text, flags=re.IGNORECASE | re.MULTILINE)
+    if not match:
+        return
+    data_name = match.group(1)
+    if data_name.upper().startswith(("LOCAL", "LIST")) or "%" in data_name or " " in data_name:
+        return  # inline data, a file list or a numbered pattern: SimpleITK opens those itself
+    data_path = Path(data_name) if os.path.isabs(data_name) else path.parent / data_name
+    try:
+        require_regular_file(data_path, "data file")
+    except (FileNotFoundError, NotRegularFileError) as exc:
+        raise ImageReadError(f"{path}: {exc}") from None
+
+
+def _itk_error(path: Path, exc: RuntimeError, header_ok: bool = False) -> ImageReadError:
+    """One line naming the file from SimpleITK's multi-line exception text.
+
+    Args:
+        path: The file.
+        exc: SimpleITK's exception.
+        header_ok: The header was read, so the failure is in the voxel data.
+    """
+    lines = [_strip_itk_prefix(line) for line in str(exc).strip().splitlines() if line.strip()]
+    lines = [ln for ln in lines if ln and not ln.startswith("Reason:")] or ["unknown error"]
+    text = " ".join(lines)
+    if header_ok or any(p in text for p in _SHORT_READ_PATTERNS):
+        detail = next((ln for ln in lines if re.search(r"ideal|expected|fread", ln)), lines[-1])
+        return TruncatedImageError(f"{path}: voxel data cannot be read in full, the file is truncated or damaged "
+                                   f"({detail})")
+    return ImageReadError(f"{path}: cannot read image ({lines[-1]})")
+
+
+def _strip_itk_prefix(line: str) -> str:
+    """Drop ITK's source location and object address, which mean nothing to a user."""
+    line = line.strip().split("sitk::ERROR:")[-1]
+    return re.sub(r"^.*ITK ERROR: \w+\(0x[0-9a-fA-F]+\):\s*", "", line).strip()
 
 
 def write_image(image, target: str | os.PathLike, compress: bool = True) -> Path:
@@ -129,10 +346,17 @@ def write_image(image, target: str | os.PathLike, compress: bool = True) -> Path
 
 
 def check_same_geometry(reference, other, tolerance: float = GEOMETRY_TOLERANCE, what: str = "mask") -> None:
-    """Raise ``GeometryMismatchError`` if ``other`` is not on ``reference``'s grid."""
+    """Raise ``GeometryMismatchError`` if ``other`` is not on ``reference``'s grid.
+
+    Raises:
+        GeometryMismatchError: Names what differs, by how much (mm, degrees) and the
+            option that changes the tolerance.
+        ValueError: ``tolerance`` is NaN, infinite or negative.
+    """
     problems = Geometry.of(reference).differences(Geometry.of(other), tolerance)
     if problems:
-        raise GeometryMismatchError(f"{what} geometry does not match the image: " + "; ".join(problems))
+        raise GeometryMismatchError(f"{what} geometry does not match the image: " + "; ".join(problems)
+                                    + f"; {GEOMETRY_TOLERANCE_HINT}")
 
 
 def align_mask_to_image(image, mask, tolerance: float = GEOMETRY_TOLERANCE):

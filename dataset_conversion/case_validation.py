@@ -7,17 +7,11 @@ one loader that reads a pair and returns every fault found (not only the first).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnunet_fm.image_io import (
-    GEOMETRY_TOLERANCE,
-    GeometryMismatchError,
-    ImageReadError,
-    check_same_geometry,
-    read_image,
-)
+from nnunet_fm.image_io import GEOMETRY_TOLERANCE, Geometry, ImageReadError, read_image
 
 ALLOWED_LABELS = (0, 1)
 
@@ -88,60 +82,180 @@ def nifti_nonfinite_faults(path: str | os.PathLike, what: str = "image") -> list
     return faults
 
 
+#: A second channel must cover at least this share of the first channel's grid.
+MIN_CHANNEL_OVERLAP = 0.5
+TOLERANCE_OPTION = "--geometry-tolerance"
+
+
+def _largest_axis_angle_deg(a, b) -> float:
+    """Largest angle (degrees) between corresponding axes of two direction matrices."""
+    a = np.asarray(a, float).reshape(3, 3)
+    b = np.asarray(b, float).reshape(3, 3)
+    angles = []
+    for k in range(3):
+        u, v = a[:, k] / np.linalg.norm(a[:, k]), b[:, k] / np.linalg.norm(b[:, k])
+        angles.append(2.0 * np.arcsin(min(1.0, float(np.linalg.norm(u - v)) / 2.0)))  # stable for tiny angles
+    return float(np.degrees(max(angles)))
+
+
+def geometry_mismatch(reference, other, tolerance: float, what: str, against: str) -> str:
+    """'' when ``other`` lies on ``reference``'s grid within ``tolerance``, else one line with units.
+
+    The decision is :meth:`nnunet_fm.image_io.Geometry.differences`'; this adds units
+    (voxels, mm, degrees) and names the option that changes the tolerance.
+    """
+    ref, oth = Geometry.of(reference), Geometry.of(other)
+    if not ref.differences(oth, tolerance):
+        return ""
+    if ref.size != oth.size:
+        shape = "x".join(str(n) for n in oth.size)
+        return (f"{what} grid is {shape} voxels but {against} is {'x'.join(str(n) for n in ref.size)} voxels "
+                "(x, y, z); it must be drawn on the same grid")
+    parts = []
+    for name in ("spacing", "origin"):
+        worst = float(np.max(np.abs(np.subtract(getattr(ref, name), getattr(oth, name)))))
+        if worst > tolerance:
+            parts.append(f"{name} differs by {worst:.3g} mm")
+    cosine = float(np.max(np.abs(np.subtract(ref.direction, oth.direction))))
+    if cosine > tolerance:
+        parts.append(f"direction differs by {_largest_axis_angle_deg(ref.direction, oth.direction):.3g} degrees "
+                     f"(direction cosines by {cosine:.3g})")
+    return (f"{what} geometry does not match {against}: " + "; ".join(parts)
+            + f" (tolerance {tolerance:g} mm for spacing/origin and {tolerance:g} for direction cosines; "
+              f"change it with {TOLERANCE_OPTION})")
+
+
+def grid_overlap(reference, other) -> float:
+    """Share of ``reference``'s voxel centres that fall inside ``other``'s grid (0..1)."""
+    import SimpleITK as sitk
+
+    ones = sitk.Image(other.GetSize(), sitk.sitkUInt8) + 1
+    ones.CopyInformation(other)
+    covered = sitk.Resample(ones, reference, sitk.Transform(), sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    return float(np.mean(sitk.GetArrayViewFromImage(covered)))
+
+
+def align_channel(reference, image, tolerance: float, name: str, first: str) -> tuple[object | None, bool, str]:
+    """Put channel ``image`` on the first channel's grid.
+
+    Within ``tolerance`` the first channel's geometry is copied on (header noise);
+    beyond it the channel is resampled (linear) onto the first grid, unless it covers
+    less than :data:`MIN_CHANNEL_OVERLAP` of it (a different field of view or a wrong file).
+
+    Returns:
+        ``(aligned image or None, resampled, fault)``.
+    """
+    import SimpleITK as sitk
+
+    if not Geometry.of(reference).differences(Geometry.of(image), tolerance):
+        aligned = sitk.Image(image)
+        aligned.CopyInformation(reference)
+        return aligned, False, ""
+    overlap = grid_overlap(reference, image)
+    if overlap < MIN_CHANNEL_OVERLAP:
+        return None, False, (f"{name} image covers {100 * overlap:.0f}% of the {first} image's field of view "
+                             f"(< {100 * MIN_CHANNEL_OVERLAP:.0f}%); they are not the same anatomy on nearby grids")
+    resampled = sitk.Resample(sitk.Cast(image, sitk.sitkFloat32), reference, sitk.Transform(), sitk.sitkLinear,
+                              0.0, sitk.sitkFloat32)
+    return resampled, True, ""
+
+
 @dataclass
 class CheckedCase:
-    """A readable, valid image/mask pair (SimpleITK images; mask not yet aligned)."""
+    """A readable, valid case (SimpleITK images; mask not yet aligned).
+
+    ``channels`` are on the first channel's grid; ``resampled`` names the channels that
+    had to be resampled onto it.
+    """
 
     image: object
     mask: object
     mask_voxels: int
+    channels: list = field(default_factory=list)
+    resampled: list[str] = field(default_factory=list)
 
 
-def load_and_check_case(image_path: str | os.PathLike, mask_path: str | os.PathLike,
-                        tolerance: float = GEOMETRY_TOLERANCE) -> tuple[CheckedCase | None, list[str]]:
-    """Read an image/mask pair and check it.
+def _read_checked_image(path, what: str) -> tuple[object | None, list[str]]:
+    """Read one image channel and return its faults (unreadable, non-finite, constant, not 3-D)."""
+    import SimpleITK as sitk
 
-    Checks: both readable and 3-D; image finite (for NIfTI, in the stored file) and not
-    constant; mask labels in {0, 1};
-    mask geometry (size, spacing, origin, direction) equal to the image's within
-    ``tolerance`` (mm for spacing/origin, absolute for direction cosines).
+    try:
+        image = read_image(path)
+    except ImageReadError as exc:
+        return None, [f"{what} unreadable: {exc}"]
+    stored = nifti_nonfinite_faults(path, what)
+    # With NaN/inf in the file, SimpleITK's zeros would only add a misleading fault.
+    faults = stored or [f.replace("image", what, 1) if what != "image" else f
+                        for f in image_array_faults(sitk.GetArrayViewFromImage(image))]
+    return image, faults
+
+
+def _read_checked_mask(path) -> tuple[object | None, int, list[str]]:
+    import SimpleITK as sitk
+
+    try:
+        mask = read_image(path)
+    except ImageReadError as exc:
+        return None, 0, [f"mask unreadable: {exc}"]
+    view = sitk.GetArrayViewFromImage(mask)
+    faults = nifti_nonfinite_faults(path, "mask") or mask_array_faults(view)
+    return mask, (0 if faults else int(np.count_nonzero(view))), faults
+
+
+def _align_channels(images: list, names: list[str], tolerance: float) -> tuple[list, list[str], list[str]]:
+    """(channels on the first grid, resampled channel names, faults)."""
+    channels, resampled, faults = [images[0]], [], []
+    for image, name in zip(images[1:], names[1:]):
+        aligned, was_resampled, fault = align_channel(images[0], image, tolerance, name, names[0])
+        if fault:
+            faults.append(fault)
+        channels.append(aligned)
+        if was_resampled:
+            resampled.append(name)
+    return channels, resampled, faults
+
+
+def load_and_check_case(image_path, mask_path: str | os.PathLike, tolerance: float = GEOMETRY_TOLERANCE,
+                        channel_names=None) -> tuple[CheckedCase | None, list[str]]:
+    """Read a case (one or more image channels and a mask) and check it.
+
+    Checks: all readable and 3-D; every image finite (for NIfTI, in the stored file) and
+    not constant; mask labels in {0, 1}; mask geometry (size, spacing, origin,
+    direction) equal to the first image's within ``tolerance`` (mm for spacing/origin,
+    absolute for direction cosines); further channels on the first channel's grid or
+    resampled onto it (:func:`align_channel`).
 
     Args:
-        image_path: Volume file or DICOM series folder.
+        image_path: Volume file or DICOM series folder, or a sequence of them (channels).
         mask_path: Mask volume file (or DICOM folder).
         tolerance: Geometry tolerance.
+        channel_names: Name of each channel for messages (default ``image``, ``channel 1``, ...).
 
     Returns:
         ``(case, faults)``: ``case`` is ``None`` when any fault was found.
     """
-    import SimpleITK as sitk
-
+    paths = [image_path] if isinstance(image_path, (str, os.PathLike)) else list(image_path)
+    if len(paths) == 1:
+        labels = ["image"]
+    else:
+        names = list(channel_names) if channel_names else [f"channel {k}" for k in range(len(paths))]
+        labels = [f"{n} image" for n in names]
     faults: list[str] = []
-    image = mask = None
-    try:
-        image = read_image(image_path)
-    except ImageReadError as exc:
-        faults.append(f"image unreadable: {exc}")
-    try:
-        mask = read_image(mask_path)
-    except ImageReadError as exc:
-        faults.append(f"mask unreadable: {exc}")
-    if image is not None:
-        stored = nifti_nonfinite_faults(image_path, "image")
-        # With NaN/inf in the file, SimpleITK's zeros would only add a misleading fault.
-        faults.extend(stored or image_array_faults(sitk.GetArrayViewFromImage(image)))
-    mask_voxels = 0
-    if mask is not None:
-        mask_view = sitk.GetArrayViewFromImage(mask)
-        mask_faults = nifti_nonfinite_faults(mask_path, "mask") or mask_array_faults(mask_view)
-        faults.extend(mask_faults)
-        if not mask_faults:
-            mask_voxels = int(np.count_nonzero(mask_view))
-    if image is not None and mask is not None:
-        try:
-            check_same_geometry(image, mask, tolerance, what="mask")
-        except GeometryMismatchError as exc:
-            faults.append(str(exc))
+    images = []
+    for path, label in zip(paths, labels):
+        image, image_faults = _read_checked_image(path, label)
+        images.append(image)
+        faults.extend(image_faults)
+    mask, mask_voxels, mask_faults = _read_checked_mask(mask_path)
+    faults.extend(mask_faults)
+    if images[0] is not None and mask is not None:
+        fault = geometry_mismatch(images[0], mask, tolerance, "mask", f"the {labels[0]}")
+        faults.extend([fault] if fault else [])
+    channels, resampled = [], []
+    if len(images) > 1 and all(i is not None for i in images):
+        channels, resampled, channel_faults = _align_channels(images, [lb[:-len(" image")] for lb in labels],
+                                                              tolerance)
+        faults.extend(channel_faults)
     if faults:
         return None, faults
-    return CheckedCase(image, mask, mask_voxels), []
+    return CheckedCase(images[0], mask, mask_voxels, channels or images, resampled), []

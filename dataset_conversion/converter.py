@@ -26,25 +26,28 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from nnunet_fm.atomic import atomic_dir, write_json, write_text
 from nnunet_fm.image_io import GEOMETRY_TOLERANCE
 
-from dataset_conversion.case_validation import load_and_check_case
-from dataset_conversion.clinical_sheet import CohortValidationError, PatientRow, Problem, read_clinical_sheet
-from dataset_conversion.splits import (
-    CV_SETS,
-    assign_center1_sets,
-    check_splits,
-    cv_folds,
-    fold_of_case,
+from dataset_conversion.case_validation import TOLERANCE_OPTION, load_and_check_case
+from dataset_conversion.clinical_sheet import (
+    ClinicalSheet,
+    CohortValidationError,
+    PatientRow,
+    Problem,
+    read_cohort_sheet,
 )
+from dataset_conversion.splits import CV_SETS, assign_sets, check_splits, cv_folds, fold_of_case
+from dataset_conversion.study_design import DATASET_META_NAME, StudyDesign, describe_study, warn_about_design
 
 LOG = logging.getLogger(__name__)
 
 FILE_ENDING = ".nii.gz"
+#: dataset.json channel names of a single-image cohort without declared names.
 CHANNEL_NAMES = {"0": "T1"}
 LABELS = {"background": 0, "fm": 1}
 #: Set name -> (images folder, labels folder) inside the dataset.
@@ -104,19 +107,24 @@ def pseudonymous_ids(rows: list[PatientRow], seed: int) -> dict[str, str]:
 
 
 def plan_cases(rows: list[PatientRow], seed: int, n_folds: int) -> tuple[list[PlannedCase], list[dict]]:
-    """Assign ids, sets and CV folds (patient level, stratified by diagnosis, seeded).
+    """Assign ids, sets and CV folds (patient level, seeded).
+
+    Sets come from the rows' fixed sets when the sheet has them, else they are drawn
+    (:func:`dataset_conversion.splits.assign_sets`). Draws and folds are stratified by
+    diagnosis when the rows have one, unstratified otherwise.
 
     Returns:
         ``(cases sorted by case id, folds in splits_final.json format)``.
 
     Raises:
-        ValueError: Too few center-1 train/validation patients for ``n_folds`` folds.
+        ValueError: Too few train/validation patients for ``n_folds`` folds.
     """
     ids = pseudonymous_ids(rows, seed)
-    center1 = [r for r in rows if r.center == 1]
-    sets = assign_center1_sets([r.patient_id for r in center1], [r.diagnosis for r in center1], seed)
-    sets.update({r.patient_id: "external_test" for r in rows if r.center == 2})
-    pool = sorted((ids[r.patient_id], r.label) for r in center1 if sets[r.patient_id] in CV_SETS)
+    fixed = [r.fixed_set for r in rows] if any(r.fixed_set for r in rows) else None
+    strata = ["-" if r.diagnosis is None else r.diagnosis for r in rows]
+    sets = assign_sets([r.patient_id for r in rows], [r.center for r in rows], strata, seed, fixed)
+    pool = sorted((ids[r.patient_id], -1 if r.label is None else r.label) for r in rows
+                  if sets[r.patient_id] in CV_SETS)
     folds = cv_folds([c for c, _ in pool], [y for _, y in pool], n_folds, seed)
     fold = fold_of_case(folds)
     cases = [PlannedCase(ids[r.patient_id], r, sets[r.patient_id], fold.get(ids[r.patient_id], -1)) for r in rows]
@@ -132,33 +140,36 @@ def _init_worker() -> None:
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
 
 
-def convert_case(case_id: str, image_path: str, mask_path: str, image_target: str, label_target: str,
-                 tolerance: float) -> dict:
-    """Check one case and, if clean, write its image and uint8 mask as NIfTI.
+def convert_case(case_id: str, image_paths: list[str], mask_path: str, image_targets: list[str],
+                 label_target: str, tolerance: float, channel_names: list[str] | None = None) -> dict:
+    """Check one case and, if clean, write its image channels and uint8 mask as NIfTI.
 
     The written images are rebuilt from the voxel arrays (no metadata dictionary) with
-    the source spacing, origin and direction; the mask gets the image's geometry after
-    the tolerance check.
+    the first channel's spacing, origin and direction; further channels are on that grid
+    (resampled when they were not, see :func:`dataset_conversion.case_validation.align_channel`);
+    the mask gets the image's geometry after the tolerance check.
 
     Returns:
-        ``{"case_id", "faults", "mask_voxels", "seconds"}``; nothing is written when
-        ``faults`` is not empty.
+        ``{"case_id", "faults", "mask_voxels", "resampled", "seconds"}``; nothing is
+        written when ``faults`` is not empty.
     """
     import SimpleITK as sitk
 
     from nnunet_fm.image_io import write_image
 
     start = time.perf_counter()
-    checked, faults = load_and_check_case(image_path, mask_path, tolerance)
+    checked, faults = load_and_check_case(image_paths, mask_path, tolerance, channel_names)
+    result = {"case_id": case_id, "faults": faults, "mask_voxels": 0, "resampled": []}
     if faults:
-        return {"case_id": case_id, "faults": faults, "mask_voxels": 0, "seconds": time.perf_counter() - start}
-    image = sitk.GetImageFromArray(sitk.GetArrayFromImage(checked.image))
-    image.CopyInformation(checked.image)  # spacing, origin, direction only; no metadata
+        return {**result, "seconds": time.perf_counter() - start}
+    for channel, target in zip(checked.channels, image_targets):
+        image = sitk.GetImageFromArray(sitk.GetArrayFromImage(channel))
+        image.CopyInformation(checked.image)  # spacing, origin, direction only; no metadata
+        write_image(image, target)
     mask = sitk.GetImageFromArray(sitk.GetArrayFromImage(checked.mask).astype(np.uint8))
-    mask.CopyInformation(image)
-    write_image(image, image_target)
+    mask.CopyInformation(checked.image)
     write_image(mask, label_target)
-    return {"case_id": case_id, "faults": [], "mask_voxels": checked.mask_voxels,
+    return {**result, "mask_voxels": checked.mask_voxels, "resampled": list(checked.resampled),
             "seconds": time.perf_counter() - start}
 
 
@@ -260,10 +271,135 @@ def _fail(problems: list[Problem], report: Path | None) -> None:
     raise CohortValidationError(problems, report)
 
 
+def _check_arguments(input_dir: Path, raw_root: Path, dataset_id: int, dataset_name: str,
+                     geometry_tolerance: float, overwrite: bool, error_report, collect_errors: bool
+                     ) -> tuple[Path, Path | None]:
+    """(dataset folder, problem-report path or None); raises on a bad argument."""
+    if not 1 <= int(dataset_id) <= 999:
+        raise ValueError(f"dataset id must be in 1..999, got {dataset_id}")
+    if not _SAFE_NAME.match(dataset_name):
+        raise ValueError(f"dataset name {dataset_name!r} must be letters, digits, '_' or '-'")
+    if geometry_tolerance < 0:
+        raise ValueError(f"{TOLERANCE_OPTION} must be >= 0, got {geometry_tolerance}")
+    target = raw_root / dataset_folder_name(dataset_id, dataset_name)
+    if target.exists() and not overwrite:
+        raise FileExistsError(f"{target} already exists (use --overwrite to replace it)")
+    if not input_dir.is_dir():
+        raise FileNotFoundError(f"cohort folder {input_dir} does not exist")
+    report = Path(error_report).resolve() if error_report else error_report_path(raw_root, dataset_id, dataset_name)
+    if target in report.parents or report == target:
+        raise ValueError(f"the error report {report} must lie outside the dataset folder {target}")
+    return target, (report if collect_errors else None)
+
+
+def _read_and_plan(input_dir: Path, channel_names, seed: int, n_folds: int, collect_errors: bool,
+                   report: Path | None) -> tuple[ClinicalSheet, StudyDesign, list[PlannedCase], list[dict]]:
+    """Check clinical.csv, warn about the study design at once, and plan ids, sets and folds."""
+    sheet = read_cohort_sheet(input_dir, channel_names)
+    problems = list(sheet.problems)
+    if problems and not collect_errors:
+        _fail(problems[:1], None)
+    if not sheet.rows:
+        _fail(problems or [Problem("-", "no valid patient rows")], report)
+    LOG.info("clinical.csv: %d valid patient row(s), %d problem(s); channels %s", len(sheet.rows), len(problems),
+             list(sheet.channel_names))
+    design = describe_study(sheet)
+    warn_about_design(design, sheet.path, LOG)
+    try:
+        cases, folds = plan_cases(sheet.rows, seed, n_folds)
+    except ValueError as exc:
+        _fail(problems + [Problem("-", f"cannot plan the split: {exc}")], report)
+    return sheet, design, cases, folds
+
+
+def _case_tasks(tmp: Path, cases: list[PlannedCase], channel_names: tuple[str, ...], tolerance: float) -> list[dict]:
+    tasks = []
+    for c in cases:
+        images, labels = SET_FOLDERS[c.set_name]
+        tasks.append({"case_id": c.case_id, "image_paths": [str(p) for p in c.row.images],
+                      "mask_path": str(c.row.mask),
+                      "image_targets": [str(tmp / images / f"{c.case_id}_{k:04d}{FILE_ENDING}")
+                                        for k in range(len(c.row.images))],
+                      "label_target": str(tmp / labels / f"{c.case_id}{FILE_ENDING}"),
+                      "tolerance": float(tolerance), "channel_names": list(channel_names)})
+    return tasks
+
+
+def _convert_cases(tmp: Path, cases: list[PlannedCase], sheet: ClinicalSheet, tolerance: float, jobs: int,
+                   collect_errors: bool, report: Path | None) -> list[dict]:
+    """Read, check and write every case into ``tmp``; fail with every (or the first) problem."""
+    for images, labels in set(SET_FOLDERS.values()):
+        (tmp / images).mkdir()
+        (tmp / labels).mkdir()
+    t0 = time.perf_counter()
+    results = _run_cases(_case_tasks(tmp, cases, sheet.channel_names, tolerance), jobs, collect_errors)
+    LOG.info("read, checked and wrote %d case(s) in %.1f s with %d process(es)",
+             len(results), time.perf_counter() - t0, jobs)
+    problems = list(sheet.problems)
+    patient_of = {c.case_id: c.row.patient_id for c in cases}
+    order = {c.case_id: i for i, c in enumerate(cases)}
+    for result in sorted(results, key=lambda r: order[r["case_id"]]):
+        problems.extend(Problem(patient_of[result["case_id"]], f) for f in result["faults"])
+    if problems:
+        _fail(problems if collect_errors else problems[:1], report)
+    return results
+
+
+def _write_dataset_files(tmp: Path, input_dir: Path, folder_name: str, cases: list[PlannedCase],
+                         folds: list[dict], channel_names: tuple[str, ...], meta: dict) -> None:
+    """dataset.json (nnU-Net's generator), splits_final.json, cases.csv and the study-design file."""
+    from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+
+    generate_dataset_json(
+        str(tmp), {str(k): name for k, name in enumerate(channel_names)}, dict(LABELS),
+        sum(c.set_name in CV_SETS for c in cases), FILE_ENDING,
+        dataset_name=folder_name,
+        description=_source_description(input_dir, len(cases)),
+        reference="Li X et al. Insights into Imaging 2024;15:93 (study design reproduced)",
+        license="see the data source",
+        converted_by="nnunet-fm convert",
+        numTest=sum(c.set_name == "internal_test" for c in cases),
+        numExternalTest=sum(c.set_name == "external_test" for c in cases),
+        test_folders={"internal_test": "imagesTs/labelsTs", "external_test": "imagesExt/labelsExt"},
+    )
+    write_json(tmp / "splits_final.json", folds)
+    _write_manifest(tmp, cases)
+    write_json(tmp / DATASET_META_NAME, meta)
+    check_splits({c.case_id: c.set_name for c in cases}, {c.case_id: c.row.patient_id for c in cases}, folds)
+
+
+def _dataset_meta(design: StudyDesign, channel_names: tuple[str, ...], tolerance: float,
+                  results: list[dict]) -> dict:
+    """Content of :data:`DATASET_META_NAME`: study design, channels, resampled cases."""
+    resampled = {r["case_id"]: r["resampled"] for r in sorted(results, key=lambda r: r["case_id"]) if r["resampled"]}
+    return {**design.to_dict(), "channel_names": {str(k): n for k, n in enumerate(channel_names)},
+            "geometry_tolerance": float(tolerance), "resampled_cases": resampled}
+
+
+def _log_summary(target: Path, cases: list[PlannedCase], folds: list[dict], results: list[dict],
+                 meta: dict, started: float) -> None:
+    for name in SET_FOLDERS:
+        n = sum(c.set_name == name for c in cases)
+        if meta["study_mode"] == "classification":
+            n_axspa = sum(c.set_name == name and c.row.label == 1 for c in cases)
+            LOG.info("set %-13s %4d case(s) (%d axSpA, %d non-axSpA)", name, n, n_axspa, n - n_axspa)
+        else:
+            LOG.info("set %-13s %4d case(s)", name, n)
+    if meta["resampled_cases"]:
+        LOG.warning("%d case(s) had channels resampled onto the first channel's grid: %s",
+                    len(meta["resampled_cases"]), ", ".join(f"{c} ({'/'.join(v)})"
+                                                            for c, v in list(meta["resampled_cases"].items())[:10]))
+    empty = sum(r["mask_voxels"] == 0 for r in results)
+    if empty:
+        LOG.warning("%d case(s) have an empty FM mask", empty)
+    LOG.info("wrote %s (%d cases, %d folds) in %.1f s", target, len(cases), len(folds), time.perf_counter() - started)
+
+
 def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, dataset_id: int,
                    dataset_name: str = "SIJFM", seed: int = 2024, n_folds: int = 5,
                    geometry_tolerance: float = GEOMETRY_TOLERANCE, collect_errors: bool = False,
-                   overwrite: bool = False, jobs: int = 2, error_report: str | os.PathLike | None = None) -> Path:
+                   overwrite: bool = False, jobs: int = 2, error_report: str | os.PathLike | None = None,
+                   channel_names: Sequence[str] | None = None) -> Path:
     """Convert a cohort folder into ``raw_root/DatasetXXX_NAME`` (nnU-Net v2 raw format).
 
     Args:
@@ -273,110 +409,44 @@ def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, da
         dataset_name: Dataset name (letters, digits, ``_``, ``-``).
         seed: Seed of the case-id shuffle, the set assignment and the CV folds.
         n_folds: Number of CV folds over train + validation.
-        geometry_tolerance: Largest accepted mask-vs-image difference in spacing and
-            origin (mm) and direction cosines.
+        geometry_tolerance: Largest accepted mask-vs-image (and channel-vs-channel)
+            difference in spacing and origin (mm) and direction cosines.
         collect_errors: Check every patient and report all problems at once (also as
             JSON at ``error_report``) instead of stopping at the first one.
         overwrite: Replace an existing dataset folder.
         jobs: Worker processes for reading/writing cases and for nnU-Net's check.
         error_report: Path of the JSON problem report (default: beside the dataset,
             ``DatasetXXX_NAME.conversion_errors.json``); must be outside the dataset.
+        channel_names: Channel (sequence) names, e.g. ``("T1", "STIR")``: the sheet's
+            ``image_t1``, ``image_stir`` columns (or its single ``image`` column for one
+            name). Default: ``T1`` for ``image``, else the ``image_*`` column suffixes.
 
     Returns:
-        The dataset folder.
+        The dataset folder (with ``dataset_meta.json``: study mode, clinical baseline,
+        channels, resampled cases).
 
     Raises:
         CohortValidationError: Bad sheet rows or cases (``.problems`` lists them).
         FileExistsError: The dataset exists and ``overwrite`` is false.
         DatasetIntegrityError: nnU-Net's integrity check failed.
     """
-    input_dir = Path(input_dir).resolve()
-    raw_root = Path(raw_root).resolve()
-    if not 1 <= int(dataset_id) <= 999:
-        raise ValueError(f"dataset id must be in 1..999, got {dataset_id}")
-    if not _SAFE_NAME.match(dataset_name):
-        raise ValueError(f"dataset name {dataset_name!r} must be letters, digits, '_' or '-'")
-    if geometry_tolerance < 0:
-        raise ValueError(f"geometry tolerance must be >= 0, got {geometry_tolerance}")
-    folder_name = dataset_folder_name(dataset_id, dataset_name)
-    target = raw_root / folder_name
-    if target.exists() and not overwrite:
-        raise FileExistsError(f"{target} already exists (use --overwrite to replace it)")
-    if not input_dir.is_dir():
-        raise FileNotFoundError(f"cohort folder {input_dir} does not exist")
-    report = Path(error_report).resolve() if error_report else error_report_path(raw_root, dataset_id, dataset_name)
-    if target in report.parents or report == target:
-        raise ValueError(f"the error report {report} must lie outside the dataset folder {target}")
-    report = report if collect_errors else None
+    input_dir, raw_root = Path(input_dir).resolve(), Path(raw_root).resolve()
+    target, report = _check_arguments(input_dir, raw_root, dataset_id, dataset_name, geometry_tolerance,
+                                      overwrite, error_report, collect_errors)
     jobs = max(1, int(jobs))
     started = time.perf_counter()
-
-    rows, problems = read_clinical_sheet(input_dir)
-    if problems and not collect_errors:
-        _fail(problems[:1], None)
-    if not rows:
-        _fail(problems or [Problem("-", "no valid patient rows")], report)
-    LOG.info("clinical.csv: %d valid patient row(s), %d problem(s)", len(rows), len(problems))
-
-    try:
-        cases, folds = plan_cases(rows, seed, n_folds)
-    except ValueError as exc:
-        _fail(problems + [Problem("-", f"cannot plan the split: {exc}")], report)
-
+    sheet, design, cases, folds = _read_and_plan(input_dir, channel_names, seed, n_folds, collect_errors, report)
     with atomic_dir(target, overwrite=overwrite) as tmp:
-        for images, labels in set(SET_FOLDERS.values()):
-            (tmp / images).mkdir()
-            (tmp / labels).mkdir()
-        tasks = []
-        for c in cases:
-            images, labels = SET_FOLDERS[c.set_name]
-            tasks.append({"case_id": c.case_id, "image_path": str(c.row.image), "mask_path": str(c.row.mask),
-                          "image_target": str(tmp / images / f"{c.case_id}_0000{FILE_ENDING}"),
-                          "label_target": str(tmp / labels / f"{c.case_id}{FILE_ENDING}"),
-                          "tolerance": float(geometry_tolerance)})
-        t0 = time.perf_counter()
-        results = _run_cases(tasks, jobs, collect_errors)
-        LOG.info("read, checked and wrote %d case(s) in %.1f s with %d process(es)",
-                 len(results), time.perf_counter() - t0, jobs)
-        patient_of = {c.case_id: c.row.patient_id for c in cases}
-        order = {c.case_id: i for i, c in enumerate(cases)}
-        for result in sorted(results, key=lambda r: order[r["case_id"]]):
-            problems.extend(Problem(patient_of[result["case_id"]], f) for f in result["faults"])
-        if problems:
-            _fail(problems if collect_errors else problems[:1], report)
-
-        n_training = sum(c.set_name in CV_SETS for c in cases)
-        from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
-
-        generate_dataset_json(
-            str(tmp), dict(CHANNEL_NAMES), dict(LABELS), n_training, FILE_ENDING,
-            dataset_name=folder_name,
-            description=_source_description(input_dir, len(cases)),
-            reference="Li X et al. Insights into Imaging 2024;15:93 (study design reproduced)",
-            license="see the data source",
-            converted_by="nnunet-fm convert",
-            numTest=sum(c.set_name == "internal_test" for c in cases),
-            numExternalTest=sum(c.set_name == "external_test" for c in cases),
-            test_folders={"internal_test": "imagesTs/labelsTs", "external_test": "imagesExt/labelsExt"},
-        )
-        write_json(tmp / "splits_final.json", folds)
-        _write_manifest(tmp, cases)
-        check_splits({c.case_id: c.set_name for c in cases}, patient_of, folds)
+        results = _convert_cases(tmp, cases, sheet, geometry_tolerance, jobs, collect_errors, report)
+        meta = _dataset_meta(design, sheet.channel_names, geometry_tolerance, results)
+        _write_dataset_files(tmp, input_dir, target.name, cases, folds, sheet.channel_names, meta)
         t0 = time.perf_counter()
         verify_with_nnunet(tmp, jobs)
         LOG.info("nnU-Net verify_dataset_integrity passed in %.1f s", time.perf_counter() - t0)
         # The key is written before the rename: a dataset never exists without its key.
         _write_id_key(id_key_path(raw_root, dataset_id, dataset_name), cases)
-
     stale = error_report_path(raw_root, dataset_id, dataset_name)
     if stale.exists() and error_report is None:
         stale.unlink()
-    counts = {name: sum(c.set_name == name for c in cases) for name in SET_FOLDERS}
-    for name, n in counts.items():
-        n_axspa = sum(c.set_name == name and c.row.label == 1 for c in cases)
-        LOG.info("set %-13s %4d case(s) (%d axSpA, %d non-axSpA)", name, n, n_axspa, n - n_axspa)
-    empty = sum(r["mask_voxels"] == 0 for r in results)
-    if empty:
-        LOG.warning("%d case(s) have an empty FM mask", empty)
-    LOG.info("wrote %s (%d cases, %d folds) in %.1f s", target, len(cases), len(folds), time.perf_counter() - started)
+    _log_summary(target, cases, folds, results, meta, started)
     return target

@@ -2,8 +2,11 @@
 
 Center 1 is split into train / validation / internal test in the paper's 455 / 64 / 129
 proportions, stratified by diagnosis; center 2 is the external test set. The 5 CV folds
-run over train + validation, stratified by diagnosis. Every function sorts its input
-first, so the result depends only on the patients and the seed, not on sheet order.
+run over train + validation, stratified by diagnosis. Without a diagnosis (a
+segmentation-only study) every patient is in one stratum, i.e. the draws are
+unstratified. A fixed split (``clinical.csv``'s ``set`` column) replaces the drawn sets;
+the CV folds are then drawn inside its ``train`` patients. Every function sorts its
+input first, so the result depends only on the patients and the seed, not on sheet order.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import numpy as np
 PAPER_SET_COUNTS = {"train": 455, "validation": 64, "internal_test": 129}
 SETS = ("train", "validation", "internal_test", "external_test")
 CV_SETS = ("train", "validation")
+#: Sets a user may fix per patient (validation is always drawn as CV folds inside train).
+FIXED_SETS = ("train", "internal_test", "external_test")
 
 
 class SplitLeakageError(ValueError):
@@ -81,6 +86,42 @@ def assign_center1_sets(patient_ids: Sequence[str], diagnoses: Sequence[str], se
         for p in ranked[start:start + sizes[name]]:
             out[p] = name
         start += sizes[name]
+    return out
+
+
+def assign_sets(patient_ids: Sequence[str], centers: Sequence[int], strata: Sequence, seed: int,
+                fixed: Sequence[str | None] | None = None) -> dict[str, str]:
+    """Set of every patient: the fixed sets when given, else drawn.
+
+    Drawn: center 1 by :func:`assign_center1_sets` (stratified by ``strata``), center 2
+    is the external test set.
+
+    Args:
+        patient_ids: Unique patient ids.
+        centers: Center (1 or 2) of each patient.
+        strata: Stratum of each patient (diagnosis; one constant for no stratification).
+        seed: Random seed of the drawn split.
+        fixed: Set of each patient from the sheet, or None to draw. Must be given for
+            every patient or for none.
+
+    Raises:
+        ValueError: Lengths differ, a fixed set is unknown, or only some are fixed.
+    """
+    if not len(patient_ids) == len(centers) == len(strata):
+        raise ValueError("patient_ids, centers and strata differ in length")
+    if fixed is not None and any(f is not None for f in fixed):
+        if len(fixed) != len(patient_ids):
+            raise ValueError("fixed sets and patient_ids differ in length")
+        if any(f is None for f in fixed):
+            raise ValueError(f"the set is fixed for {sum(f is not None for f in fixed)} of {len(fixed)} "
+                             "patients; fix it for every patient or for none")
+        bad = sorted({str(f) for f in fixed if f not in FIXED_SETS})
+        if bad:
+            raise ValueError(f"fixed set(s) {bad} are not among {list(FIXED_SETS)}")
+        return dict(zip(patient_ids, fixed))
+    center1 = [(p, s) for p, c, s in zip(patient_ids, centers, strata) if c == 1]
+    out = assign_center1_sets([p for p, _ in center1], [s for _, s in center1], seed)
+    out.update({p: "external_test" for p, c in zip(patient_ids, centers) if c == 2})
     return out
 
 

@@ -68,10 +68,17 @@ def test_safe_ids(pid, ok):
 
 
 def test_missing_columns(tmp_path):
-    root = make_sheet(tmp_path, [row("A1")], columns=["patient_id", "center", "image", "mask"])
+    root = make_sheet(tmp_path, [row("A1")], columns=["patient_id", "image", "diagnosis"])
     rows, problems = read_clinical_sheet(root)
     assert rows == []
-    assert "lacks required column(s) ['diagnosis', 'age', 'sex']" in problems[0].fault
+    assert "lacks required column(s) ['center', 'mask']" in problems[0].fault
+
+
+def test_diagnosis_age_sex_are_optional(tmp_path):
+    root = make_sheet(tmp_path, [row("A1"), row("A2")], columns=["patient_id", "center", "image", "mask"])
+    rows, problems = read_clinical_sheet(root)
+    assert problems == []
+    assert [(r.diagnosis, r.label, r.age, r.sex, r.fixed_set) for r in rows] == [(None, None, None, None, None)] * 2
 
 
 def test_missing_sheet(tmp_path):

@@ -228,17 +228,23 @@ def _echo(value: Any) -> str:
 
 
 def _read_header(path: Path, sep: str, encoding: str) -> list[str]:
-    import csv
+    """The header row; raises ``ParserError`` for any row with more fields than the header.
 
-    with open(path, newline="", encoding=encoding) as fh:
-        for row in csv.reader(fh, delimiter=sep):
-            return list(row)
-    return []
+    ``pandas.read_csv`` would otherwise take a row with one extra field as an implicit
+    index and silently shift every column of that row.
+    """
+    import pandas as pd
+
+    raw = pd.read_csv(path, sep=sep, encoding=encoding, header=None, dtype=str, keep_default_na=False)
+    return [str(name) for name in raw.iloc[0].tolist()] if len(raw) else []
 
 
 def _line_of(exc: Exception) -> str:
-    match = re.search(r"line (\d+)", str(exc))
-    return f"line {match.group(1)}" if match else "a row"
+    match = re.search(r"(line|row) (\d+)", str(exc))
+    if not match:
+        return "a row"
+    # pandas counts "line"s from 1 but "row"s from 0
+    return f"line {int(match.group(2)) + (match.group(1) == 'row')}"
 
 
 def read_csv_checked(path: str | os.PathLike, required_columns: Iterable[str] = (),

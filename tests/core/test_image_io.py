@@ -84,3 +84,47 @@ def test_real_sample_mask_needs_the_stated_tolerance(real_sample):
     aligned = align_mask_to_image(image, mask)
     product = sitk.Cast(aligned, sitk.sitkFloat32) * image  # fails without alignment
     assert sitk.GetArrayViewFromImage(product).max() > 0
+
+
+def test_geometry_messages_give_units_and_the_option_to_change():
+    image = make_image(np.zeros((3, 4, 5), np.float32))
+    shifted = make_image(np.zeros((3, 4, 5), np.uint8), origin=(-50.0036, 20.0, 10.0))
+    with pytest.raises(GeometryMismatchError) as info:
+        check_same_geometry(image, shifted, what="mask m.nii.gz")
+    message = str(info.value)
+    assert "mask m.nii.gz" in message and "origin differs by 0.0036 mm (> tolerance 0.0001 mm" in message
+    assert "--geometry-tolerance" in message and "conversion.geometry_tolerance" in message
+    rotated = make_image(np.zeros((3, 4, 5), np.uint8), direction=oblique_direction(30.5))
+    with pytest.raises(GeometryMismatchError, match=r"direction differs by 0\.5 degrees"):
+        check_same_geometry(image, rotated)
+
+
+@pytest.mark.parametrize("tolerance", [float("nan"), float("inf"), -1e-4])
+def test_non_finite_or_negative_tolerance_is_refused(tolerance):
+    image = make_image(np.zeros((3, 4, 5), np.float32))
+    with pytest.raises(ValueError, match="geometry tolerance must be a finite number"):
+        check_same_geometry(image, image, tolerance)
+
+
+def test_nan_in_a_geometry_is_a_difference():
+    ours = Geometry((5, 4, 3), (0.7, 0.7, 4.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
+    theirs = Geometry((5, 4, 3), (0.7, float("nan"), 4.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
+    assert ours.differences(theirs) == ["spacing differs by nan mm (> tolerance 0.0001 mm)"]
+
+
+def test_truncated_gzip_nifti_is_refused_not_zero_filled(tmp_path):
+    # SimpleITK alone returns this file with the missing half as zeros.
+    array = (np.arange(18 * 20 * 22) % 200 + 1).astype(np.int16).reshape(18, 20, 22)
+    path = tmp_path / "cut.nii.gz"
+    write_image(make_image(array), path)
+    path.write_bytes(path.read_bytes()[:-40])
+    assert (sitk.GetArrayFromImage(sitk.ReadImage(str(path))) == 0).any()
+    with pytest.raises(ImageReadError, match="cut.nii.gz.*truncated"):
+        read_image(path)
+
+
+def test_header_voxel_count_is_checked_before_reading(tmp_path):
+    path = tmp_path / "big.nrrd"
+    write_image(make_image(np.zeros((10, 10, 10), np.uint8)), path)
+    with pytest.raises(ImageReadError, match=r"big.nrrd: header declares 10x10x10 = 1,000 voxels.*limit of 999"):
+        read_image(path, max_voxels=999)

@@ -230,9 +230,10 @@ def univariate_table(features, labels: Any, columns: Sequence[str] | None = None
     if y.shape != (len(features),) or not np.isin(y, (0, 1)).all():
         raise ValueError(f"univariate analysis: need one 0/1 label per row ({len(features)} rows)")
     names = list(columns) if columns is not None else feature_columns(features)
-    rows = [{"feature": name,
-             **univariate_row(pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float), y.astype(int), level)}
-            for name in names]
+    rows = []
+    for name in names:
+        values = pd.to_numeric(features[name], errors="coerce").to_numpy(dtype=float)
+        rows.append({"feature": name, **univariate_row(values, y.astype(int), level)})
     frame = pd.DataFrame(rows)
     frame["auc_distance_from_0_5"] = (frame["auc"] - 0.5).abs()
     frame["q_bh"] = benjamini_hochberg_adjust(frame["mannwhitney_p"].to_numpy(dtype=float))

@@ -19,7 +19,8 @@ PYRADIOMICS_DEFAULTS = {"resampledPixelSpacing": None, "interpolator": "sitkBSpl
                         "binCount": None, "normalize": False, "normalizeScale": 1, "removeOutliers": None,
                         "voxelArrayShift": 0, "force2D": False, "force2Ddimension": 0, "distances": [1],
                         "resegmentRange": None}
-_INTERPOLATORS = {"sitkBSpline": "cubic B-spline", "sitkLinear": "trilinear", "sitkNearestNeighbor": "nearest neighbour"}
+_INTERPOLATORS = {"sitkBSpline": "cubic B-spline", "sitkLinear": "trilinear",
+                  "sitkNearestNeighbor": "nearest neighbour"}
 
 
 def load_params(path: str | os.PathLike) -> dict[str, Any]:

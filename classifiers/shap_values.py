@@ -44,7 +44,8 @@ def shap_contributions(model: Any, features, case_ids: Any = None):
     margin = np.asarray(model.booster.predict(dmatrix, output_margin=True), dtype=float)
     if case_ids is None:
         case_ids = features["case_id"].to_numpy() if "case_id" in getattr(features, "columns", []) else features.index
-    frame = pd.DataFrame(contributions[:, :-1], columns=list(model.selected_features), index=pd.Index(case_ids, name="case_id"))
+    frame = pd.DataFrame(contributions[:, :-1], columns=list(model.selected_features),
+                         index=pd.Index(case_ids, name="case_id"))
     frame[BIAS_COLUMN] = contributions[:, -1]
     frame[MARGIN_COLUMN] = margin
     return frame

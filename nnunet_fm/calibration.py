@@ -51,7 +51,8 @@ def check_probabilities(y_true: Any, p_pred: Any) -> tuple[np.ndarray, np.ndarra
     if np.isnan(p).any() or np.isnan(y).any():
         raise ValueError(f"calibration: NaN at position {int(np.flatnonzero(np.isnan(p) | np.isnan(y))[0])}")
     if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError(f"calibration: outcomes must be 0/1, position {int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])}")
+        bad = int(np.flatnonzero(~np.isin(y, (0.0, 1.0)))[0])
+        raise ValueError(f"calibration: outcomes must be 0/1, position {bad} holds {y[bad]!r}")
     outside = np.flatnonzero((p < 0.0) | (p > 1.0))
     if outside.size:
         raise ValueError(f"calibration: probability {p[outside[0]]!r} at position {int(outside[0])} is outside [0, 1]")

@@ -31,8 +31,9 @@ def test_delta_auc_matches_proc_roc_test(name):
 def test_compare_models_holm_adjusts_within_the_family():
     d = REFERENCE["datasets"]["correlated_60"]
     rng = np.random.default_rng(0)
+    n = len(d["y"])
     scores = {"clinical": d["score_2"], "xgboost": d["score_1"],
-              "noise": rng.normal(size=len(d["y"])), "fm_volume": np.asarray(d["score_1"]) + rng.normal(0, 1, len(d["y"]))}
+              "noise": rng.normal(size=n), "fm_volume": np.asarray(d["score_1"]) + rng.normal(0, 1, n)}
     table = compare_models(d["y"], scores, reference_model="clinical")
     assert table["model"].tolist() == ["xgboost", "noise", "fm_volume"]
     np.testing.assert_allclose(table["p_holm"], multipletests(table["p_value"], method="holm")[1], atol=1e-12)

@@ -37,13 +37,15 @@ def test_bland_altman_shap_and_heatmap_plots(tmp_path):
     rng = np.random.default_rng(3)
     ref = rng.uniform(0.5, 5, 40)
     diff = ref * rng.uniform(-0.3, 0.1, 40)
+    half_width = 1.96 * diff.std(ddof=1)
     agreement = {"n_cases": 40, "mean_ml": ref + diff / 2, "difference_ml": diff, "bias_ml": diff.mean(),
-                 "loa_low_ml": diff.mean() - 1.96 * diff.std(ddof=1), "loa_high_ml": diff.mean() + 1.96 * diff.std(ddof=1)}
+                 "loa_low_ml": diff.mean() - half_width, "loa_high_ml": diff.mean() + half_width}
     _assert_png(stat_plots.plot_bland_altman(agreement, tmp_path / "ba.png"))
     values = pd.DataFrame(rng.normal(size=(40, 4)), columns=list("abcd"))
     shap = values * [0.5, -0.2, 0.1, 0.0]
     shap["shap_bias"], shap["margin_logit"] = 0.1, shap.sum(axis=1) + 0.1
-    importance = pd.DataFrame({"feature": list("abcd"), "mean_abs_shap_logit": shap[list("abcd")].abs().mean().to_numpy()})
+    importance = pd.DataFrame({"feature": list("abcd"),
+                               "mean_abs_shap_logit": shap[list("abcd")].abs().mean().to_numpy()})
     _assert_png(stat_plots.plot_shap_bar(importance, tmp_path / "bar.png"))
     _assert_png(stat_plots.plot_shap_beeswarm(shap, values, tmp_path / "bee.png", top_n=3))
     _assert_png(stat_plots.plot_correlation_heatmap(values.corr(method="spearman"), tmp_path / "heat.png"))

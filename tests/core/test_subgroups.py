@@ -69,7 +69,8 @@ def test_bootstrap_ci_is_scipy_percentile_and_seeded():
 
 def test_tertile_sensitivity_matches_r():
     les = REFERENCE["lesions"]
-    lesions = pd.DataFrame({"case_id": "x", "lesion_volume_ml": les["volume_ml"], "detected": np.array(les["detected"], bool)})
+    lesions = pd.DataFrame({"case_id": "x", "lesion_volume_ml": les["volume_ml"],
+                            "detected": np.array(les["detected"], bool)})
     table = detection_by_size_tertile(lesions).set_index("tertile")
     for name, ref in les["tertiles"].items():
         row = table.loc[name]

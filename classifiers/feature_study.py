@@ -23,9 +23,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from classifiers.icc import icc_a1, icc_a1_ci
+from classifiers.shape_features import FM_T1_NOTE_COLUMN
 
-#: Columns of a feature table that are not features.
-NON_FEATURE_COLUMNS = ("case_id", "mask_empty", "error")
+#: Columns of a feature table that are not features (ids, flags, text notes).
+NON_FEATURE_COLUMNS = ("case_id", "mask_empty", "error", FM_T1_NOTE_COLUMN)
 #: Columns of :func:`feature_icc_table`.
 ICC_COLUMNS = ("feature", "transform", "skewness", "icc_a1", "icc_a1_ci_low", "icc_a1_ci_high", "n_cases",
                "icc_at_least_0_75", "icc_at_least_0_9")
@@ -37,7 +38,7 @@ SKEW_THRESHOLD = 1.0
 
 
 def feature_columns(table) -> list[str]:
-    """Feature columns of a feature table (everything but ``case_id``, ``mask_empty``, ``error``)."""
+    """Feature columns of a feature table: all but :data:`NON_FEATURE_COLUMNS`."""
     return [c for c in table.columns if c not in NON_FEATURE_COLUMNS]
 
 

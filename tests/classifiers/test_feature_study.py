@@ -21,7 +21,8 @@ def _tables(with_problem_cases: bool = True) -> tuple[pd.DataFrame, pd.DataFrame
     feats = REFERENCE["features"]
     n = len(feats["fm_volume_ml"]["pred"])
     ids = [f"case{i:02d}" for i in range(n)]
-    pred = pd.DataFrame({"case_id": ids, **{k: v["pred"] for k, v in feats.items()}, "mask_empty": 0, "error": ""})
+    pred = pd.DataFrame({"case_id": ids, **{k: v["pred"] for k, v in feats.items()}, "fm_t1_features_note": "",
+                         "mask_empty": 0, "error": ""})
     ref = pd.DataFrame({"case_id": ids, **{k: v["ref"] for k, v in feats.items()}, "mask_empty": 0, "error": ""})
     if not with_problem_cases:
         return pred, ref
@@ -39,6 +40,7 @@ def _tables(with_problem_cases: bool = True) -> tuple[pd.DataFrame, pd.DataFrame
 def test_transform_and_icc_match_psych_on_the_transformed_values():
     pred, ref = _tables(with_problem_cases=False)
     table = fs.feature_icc_table(pred, ref).set_index("feature")
+    assert sorted(table.index) == sorted(REFERENCE["features"])  # the text note is no feature
     for name, expected in REFERENCE["features"].items():
         row = table.loc[name]
         assert row["transform"] == expected["transform"], name

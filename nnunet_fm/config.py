@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
 
+from nnunet_fm.contract import ContractError, validate_dataset_name
+
 PROFILES = ("quick", "paper")
 DEVICES = ("cpu", "cuda")
 
@@ -66,7 +68,10 @@ class ConversionConfig:
 
     def __post_init__(self) -> None:
         _require(1 <= self.dataset_id <= 999, f"conversion.dataset_id must be 1-999, got {self.dataset_id}")
-        _require(self.dataset_name.isidentifier(), f"conversion.dataset_name must be a plain name, got {self.dataset_name!r}")
+        try:
+            validate_dataset_name(self.dataset_name, "conversion.dataset_name")
+        except ContractError as exc:
+            raise ConfigError(str(exc)) from None
         _require(2 <= self.n_folds <= 10, f"conversion.n_folds must be 2-10, got {self.n_folds}")
         _require(0 < self.geometry_tolerance < 1, "conversion.geometry_tolerance must be in (0, 1)")
 
@@ -82,8 +87,9 @@ class NnunetConfig:
         device: ``cpu`` or ``cuda``.
         num_processes: nnU-Net's ``nnUNet_def_n_proc`` (also caps torch threads).
         num_processes_da: nnU-Net's ``nnUNet_n_proc_DA`` (0 = augment in main process).
-        mirroring: Test-time mirroring at prediction.
-        num_epochs: Optional override of the profile's epoch count.
+        mirroring: Test-time mirroring at prediction; ``None`` = the profile's (quick: off,
+            paper: on).
+        num_epochs: Optional override of the profile's epoch count (``None`` = the profile's).
         iterations_per_epoch: Optional override of the profile's iterations per epoch.
         seed: Seed for torch / numpy during training.
     """
@@ -93,7 +99,7 @@ class NnunetConfig:
     device: str = "cpu"
     num_processes: int = 2
     num_processes_da: int = 0
-    mirroring: bool = False
+    mirroring: Optional[bool] = None
     num_epochs: Optional[int] = None
     iterations_per_epoch: Optional[int] = None
     seed: int = 2024

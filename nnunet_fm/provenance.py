@@ -17,6 +17,35 @@ TRACKED_PACKAGES = (
 )
 
 
+#: Config fields holding folders of the machine that ran (recorded by name only).
+PATH_FIELDS = ("data_dir", "out_dir", "work_dir")
+
+
+def portable_path(path: str | Path, base: str | Path) -> str:
+    """``path`` as recorded in a result file: relative to ``base`` when inside it, else its name.
+
+    Results must be portable and must not reveal a user's directory layout, so no
+    absolute path is ever written into a run's JSON or Markdown.
+    """
+    path, base = Path(path).absolute(), Path(base).absolute()
+    try:
+        return path.relative_to(base).as_posix() or "."
+    except ValueError:
+        return path.name
+
+
+def portable_config(config: Any) -> dict[str, Any]:
+    """Nested dict of a config with absolute folders reduced to their names (see :func:`portable_path`)."""
+    from nnunet_fm.config import to_dict
+
+    record = to_dict(config)
+    for key in PATH_FIELDS:
+        value = record.get(key)
+        if isinstance(value, str) and Path(value).is_absolute():
+            record[key] = Path(value).name
+    return record
+
+
 def git_commit(start: str | Path | None = None) -> str | None:
     """Commit hash of the git checkout holding this package (or ``start``), if any."""
     start = Path(start) if start is not None else Path(__file__).resolve().parent
@@ -50,8 +79,6 @@ def provenance(config: Any = None, seeds: dict[str, int] | None = None, **extra:
         seeds: Named seeds used.
         **extra: Further entries (e.g. data source).
     """
-    from nnunet_fm.config import to_dict
-
     record: dict[str, Any] = {
         "created_utc": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "package_version": __version__,
@@ -61,7 +88,7 @@ def provenance(config: Any = None, seeds: dict[str, int] | None = None, **extra:
         "seeds": dict(seeds or {}),
     }
     if config is not None:
-        record["config"] = to_dict(config)
+        record["config"] = portable_config(config)
     record.update(extra)
     return record
 

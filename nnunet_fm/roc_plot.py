@@ -39,6 +39,37 @@ class RocCurve:
     band: bool = True
 
 
+#: One colour per score and one line style per group of cases.
+SCORE_COLOURS = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
+GROUP_LINESTYLES = ("-", "--", ":", "-.")
+
+
+def curves_from_summary(summary: dict[str, Any], y_true: Any, scores: dict[str, Any],
+                        groups: Any = None) -> list[RocCurve]:
+    """The figure's curves for a :func:`nnunet_fm.roc_stats.roc_summary` result.
+
+    One colour per score, one line style per group; only the first (primary) score gets
+    a confidence band so that a figure with many curves stays readable.
+
+    Args:
+        summary: Output of ``roc_summary`` (its ``groups`` entries, in order).
+        y_true: Labels 0/1 of all cases.
+        scores: Score name -> scores of all cases.
+        groups: Group of each case, or None for one group.
+    """
+    y_true = np.asarray(y_true)
+    curves = []
+    for g_index, (group, entry) in enumerate(summary["groups"].items()):
+        mask = np.ones(y_true.shape, dtype=bool) if groups is None else np.asarray(groups) == group
+        for s_index, (name, stats) in enumerate(entry["scores"].items()):
+            curves.append(RocCurve(name if groups is None else f"{name} ({group})", y_true[mask],
+                                   np.asarray(scores[name])[mask], ci=tuple(stats["ci_delong"]),
+                                   colour=SCORE_COLOURS[s_index % len(SCORE_COLOURS)],
+                                   linestyle=GROUP_LINESTYLES[g_index % len(GROUP_LINESTYLES)],
+                                   band=s_index == 0))
+    return curves
+
+
 def legend_label(name: str, auc_value: float, ci: tuple[float, float], level: float = 0.95) -> str:
     """``"name: AUC 0.812 (95% CI 0.731–0.893)"``."""
     return f"{name}: AUC {auc_value:.3f} ({level * 100:g}% CI {ci[0]:.3f}\u2013{ci[1]:.3f})"

@@ -41,7 +41,47 @@ THRESHOLD_RULE = "predicted positive if score >= threshold"
 _MAX_BOOT_CELLS = 5_000_000
 
 
+#: Label values taken as the positive class when none is named, in order.
+DEFAULT_POSITIVE_LABELS = ("1", "axSpA")
+
+
 # --------------------------------------------------------------------------- input
+
+
+def normalise_label(value: Any) -> str:
+    """Label value as text, with integral numbers written without decimals (1.0 -> "1")."""
+    text = str(value).strip()
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if math.isfinite(number) and number == int(number):
+        return str(int(number))
+    return text
+
+
+def choose_positive(values: list[str], positive: str | None) -> str:
+    """The positive label among the distinct ``values`` (already normalised).
+
+    Args:
+        values: The two distinct (normalised) label values.
+        positive: The positive label as given by the user, or None for
+            :data:`DEFAULT_POSITIVE_LABELS`.
+
+    Raises:
+        ValueError: Not exactly two classes, or no positive class found.
+    """
+    if len(values) != 2:
+        raise ValueError(f"the label column must hold exactly two classes, found {len(values)}: {values[:10]}")
+    if positive is not None:
+        wanted = normalise_label(positive)
+        if wanted not in values:
+            raise ValueError(f"--positive {positive!r} is not a label value; values are {values}")
+        return wanted
+    for candidate in DEFAULT_POSITIVE_LABELS:
+        if candidate in values:
+            return candidate
+    raise ValueError(f"cannot tell the positive class among {values}; pass --positive")
 
 
 def check_binary_input(y_true: Any, y_score: Any, name: str = "score") -> tuple[np.ndarray, np.ndarray]:

@@ -54,8 +54,11 @@ def overrides_from_args(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
-    from benchmarks.study import load_config_for_cli, run_study
+    from benchmarks.engine.study import run_study
+    from nnunet_fm.cli import main
+    from nnunet_fm.cli.pipeline import build_stages
+    from nnunet_fm.config import load_run_config
 
-    config = load_config_for_cli(args.config, overrides_from_args(args))
-    run_study(config, restart=args.restart, quiet=not args.verbose)
+    config = load_run_config(args.config, overrides_from_args(args))  # resolved once, written to the run folder
+    run_study(config, build_stages, entry_point=main, restart=args.restart, quiet=not args.verbose)
     return 0

@@ -6,7 +6,14 @@ import argparse
 import logging
 from pathlib import Path
 
+from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+
 LOG = logging.getLogger(__name__)
+
+#: Flag -> config field it overrides (``--jobs`` is the run's worker count, nnunet.num_processes).
+CONFIG_FLAGS = {"jobs": "nnunet.num_processes"}
+#: Config fields this verb uses.
+CONSUMES = consumed_fields(CONFIG_FLAGS)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -25,34 +32,59 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="normalised surface Dice tolerance in mm (default 2.0)")
     parser.add_argument("--cases", type=Path, default=None,
                         help="cases.csv (case_id, fold, set): adds the CV figure to the summary")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="worker processes (default: the config's nnunet.num_processes, else 1)")
     parser.add_argument("--summary", type=Path, default=None,
                         help="summary JSON (default: <out stem>_summary.json beside the CSV)")
     parser.add_argument("--n-boot", type=int, default=2000, help="bootstrap resamples for the CI (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    add_config_argument(parser, "nnunet")
     return parser
+
+
+def study_stage(config, paths):
+    """The study's segmentation evaluation: one command per prediction set."""
+    from benchmarks.engine.stage_runner import Stage
+    from nnunet_fm.contract import PREDICTION_SETS
+
+    dataset, run = paths.dataset(config), paths.run_dir
+    commands = tuple(
+        ("evaluate-seg", "--pred", str(paths.predictions / name), "--ref", str(dataset / labels),
+         "--out", str(run / "segmentation" / f"{name}.csv"), "--cases", str(dataset / "cases.csv"),
+         "--config", str(paths.config_file))
+        for name, (_, labels) in PREDICTION_SETS.items())
+    return Stage("evaluate_segmentation", commands, tuple(run / "segmentation" / f"{n}.csv" for n in PREDICTION_SETS))
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    """``--jobs``, else the config's worker count, else 1 (no config: one process)."""
+    if args.jobs is not None or args.config is not None:
+        return resolve_config(args, CONFIG_FLAGS).nnunet.num_processes
+    return 1
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
     from nnunet_fm.atomic import write_json
+    from nnunet_fm.provenance import portable_path
     from nnunet_fm.seg_evaluation import evaluate_folders, match_case_files, read_folds, summarise
     from nnunet_fm.seg_metrics import DEFAULT_NSD_TOLERANCE_MM
 
     tolerance = DEFAULT_NSD_TOLERANCE_MM if args.nsd_tolerance_mm is None else args.nsd_tolerance_mm
     if tolerance <= 0:
         raise ValueError(f"--nsd-tolerance-mm must be positive; got {tolerance}")
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
+    jobs = _jobs(args)
     folds = read_folds(args.cases) if args.cases is not None else None
     if folds is not None:  # fail before the slow part
         unknown = [case_id for case_id, _, _ in match_case_files(args.pred, args.ref) if case_id not in folds]
         if unknown:
             raise ValueError(f"{len(unknown)} case(s) are not in {args.cases}: {', '.join(unknown[:20])}")
-    per_case = evaluate_folders(args.pred, args.ref, args.out, tolerance, args.jobs)
+    per_case = evaluate_folders(args.pred, args.ref, args.out, tolerance, jobs)
     summary = summarise(per_case, folds, args.n_boot, args.seed, tolerance)
-    summary["pred"], summary["ref"], summary["per_case_csv"] = str(args.pred), str(args.ref), str(args.out)
     target = args.summary or args.out.with_name(f"{args.out.stem}_summary.json")
+    # record where the inputs came from without the machine's directory layout
+    summary["pred"], summary["ref"], summary["per_case_csv"] = (
+        portable_path(p, target.parent) for p in (args.pred, args.ref, args.out))
     write_json(target, summary)
     overall = summary["all_cases"]
     line = f"mean DSC {overall['mean_dice']:.4f} ± {overall['sd_dice']:.4f} over {len(per_case)} cases"

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+
+#: Flag -> config field it overrides.
+CONFIG_FLAGS = {"params": "features.params_file", "jobs": "features.jobs", "dask_address": "features.dask_address"}
+#: Config fields this verb uses.
+CONSUMES = consumed_fields(CONFIG_FLAGS)
+
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
@@ -17,11 +24,28 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--masks", required=True, help="folder of FM masks (CASE.nii.gz)")
     parser.add_argument("--out", required=True, help="output CSV (written atomically)")
     parser.add_argument(
-        "--params", default=None, help="pyradiomics parameter YAML (default: shipped radiomics_fm_t1.yaml)"
+        "--params", default=None,
+        help="pyradiomics parameter YAML (default: the config's features.params_file, else the shipped "
+             "radiomics_fm_t1.yaml)"
     )
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
-    parser.add_argument("--dask-address", default=None, help="run cases on this Dask distributed scheduler instead")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the config's, 2)")
+    parser.add_argument("--dask-address", default=None,
+                        help="run cases on this Dask distributed scheduler instead (default: the config's)")
+    add_config_argument(parser, "features")
     return parser
+
+
+def study_stage(config, paths):
+    """The study's feature extraction: one table per prediction set (its images, its predicted masks)."""
+    from benchmarks.engine.stage_runner import Stage
+    from nnunet_fm.contract import PREDICTION_SETS
+
+    dataset, run = paths.dataset(config), paths.run_dir
+    commands = tuple(
+        ("features", "--images", str(dataset / images), "--masks", str(paths.predictions / name),
+         "--out", str(run / "features" / f"{name}.csv"), "--config", str(paths.config_file))
+        for name, (images, _) in PREDICTION_SETS.items())
+    return Stage("features", commands, tuple(run / "features" / f"{n}.csv" for n in PREDICTION_SETS))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,9 +58,10 @@ def run(args: argparse.Namespace) -> int:
 
     from classifiers.feature_extraction import extract_features
 
+    settings = resolve_config(args, CONFIG_FLAGS).features  # validates the ranges
     table = extract_features(
-        args.images, args.masks, params_file=args.params, jobs=args.jobs,
-        dask_address=args.dask_address, out_csv=args.out,
+        args.images, args.masks, params_file=settings.params_file, jobs=settings.jobs,
+        dask_address=settings.dask_address, out_csv=args.out,
     )
     failed = int((table["error"] != "").sum())
     log = logging.getLogger("nnunet_fm.cli.features")

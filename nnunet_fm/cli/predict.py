@@ -5,7 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 
+from nnunet_fm.cli.settings import consumed_fields, resolve_config
+
 LOG = logging.getLogger(__name__)
+
+#: Flag -> config field it overrides (``--mirroring`` / ``--no-mirroring`` -> nnunet.mirroring).
+CONFIG_FLAGS = {
+    "dataset_id": "conversion.dataset_id", "profile": "nnunet.profile", "folds": "nnunet.folds",
+    "device": "nnunet.device", "mirroring": "nnunet.mirroring",
+}
+#: Config fields this verb uses.
+CONSUMES = consumed_fields(CONFIG_FLAGS, "nnunet.num_processes")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -20,8 +30,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     add_common_nnunet_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder (WORK/predictions)")
     parser.add_argument("--mirroring", action=argparse.BooleanOptionalAction, default=None,
-                        help="test-time mirroring (default: the profile's; quick: off, paper: on)")
+                        help="test-time mirroring (default: the config's nnunet.mirroring; when that is "
+                             "null, the profile's: quick off, paper on)")
     return parser
+
+
+def study_stage(config, paths):
+    """The study's prediction stage: one folder per prediction set."""
+    from benchmarks.engine.stage_runner import Stage
+    from nnunet_fm.cli.train import nnunet_stage_paths
+    from nnunet_fm.contract import PREDICTION_SETS
+
+    argv = ("predict", *nnunet_stage_paths(paths), "--out", str(paths.predictions), "--config", str(paths.config_file))
+    return Stage("predict", (argv,), tuple(paths.predictions / name for name in PREDICTION_SETS))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,22 +50,21 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from nnunet_fm.atomic import write_json
-    from nnunet_fm.cli.train import nnunet_config_from_args
-    from nnunet_fm.nnunet.environment import NnunetFolders, configure
+    from nnunet_fm.cli.train import workspace_from_args
+    from nnunet_fm.nnunet.environment import nnunet_workspace
     from nnunet_fm.nnunet.profiles import resolve_profile
 
-    config = nnunet_config_from_args(args)
-    profile = resolve_profile(config)
-    folders = NnunetFolders.from_raw(args.raw, args.preprocessed, args.results)
-    configure(config, folders)
+    config = resolve_config(args, CONFIG_FLAGS)
+    nn = config.nnunet
+    profile = resolve_profile(nn)  # mirroring: the config's, else the profile's
+    workspace = workspace_from_args(args, config)
+    with nnunet_workspace(nn, workspace.folders):
+        from nnunet_fm.nnunet.prediction import predict_all
 
-    from nnunet_fm.nnunet.prediction import predict_all
-
-    mirroring = args.mirroring if args.mirroring is not None else profile.mirroring
-    report = predict_all(args.dataset_id, profile, args.out, folds=config.folds, device=config.device,
-                         mirroring=mirroring, num_threads=config.num_processes)
+        report = predict_all(workspace.dataset_id, profile, args.out, folds=nn.folds, device=nn.device,
+                             mirroring=profile.mirroring, num_threads=nn.num_processes)
     write_json(Path(args.out) / "prediction_timings.json",
-               {"profile": profile.name, "mirroring": mirroring, "folds": list(config.folds),
+               {"profile": profile.name, "mirroring": profile.mirroring, "folds": list(nn.folds),
                 "summary": report.summary(), "seconds_per_case": report.seconds_per_case})
-    LOG.info("masks written to %s", args.out)
+    LOG.info("masks written to %s (test-time mirroring %s)", args.out, "on" if profile.mirroring else "off")
     return 0

@@ -12,11 +12,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+#: Config fields this verb uses (none: it reads the run folder's own config.yaml).
+CONSUMES: tuple[str, ...] = ()
+
+
+def study_stage(config, paths):
+    """The study's last stage: report.md and summary.json from the run's files."""
+    from benchmarks.engine.stage_runner import Stage
+
+    return Stage("report", (("report", str(paths.run_dir)),), (paths.run_dir / "report.md", paths.run_dir / "summary.json"))
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
     import logging
 
-    from benchmarks.report import build_report
+    from benchmarks.engine.report import build_report
 
     path = build_report(args.run_dir)
     logging.getLogger("nnunet_fm").info("report written: %s", path)

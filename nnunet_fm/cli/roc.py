@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
+from nnunet_fm.cli.settings import add_config_argument
+
 LOG = logging.getLogger(__name__)
 
-#: Label values taken as the positive class when ``--positive`` is not given, in order.
-DEFAULT_POSITIVE_LABELS = ("1", "axSpA")
+#: Flag -> config field it overrides (the flags are checked by this verb, not by StatsConfig:
+#: a stand-alone ``roc`` may use few resamples).
+CONFIG_FLAGS = {"n_bootstrap": "stats.n_bootstrap", "level": "stats.ci_level", "seed": "stats.seed"}
+#: Config fields this verb uses.
+CONSUMES = tuple(CONFIG_FLAGS.values())
+#: Score columns of the classifier's predictions.csv, main score first.
+STUDY_SCORES = ("score_xgboost", "score_fm_volume", "score_clinical")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -39,43 +45,45 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="group on which the Youden threshold is chosen (default: train)")
     parser.add_argument("--id-column", default="case_id", metavar="COL",
                         help="case id column used in error messages (default case_id)")
-    parser.add_argument("--n-bootstrap", type=int, default=2000, metavar="N",
-                        help="bootstrap resamples for CIs and bands (default 2000)")
-    parser.add_argument("--level", type=float, default=0.95, help="confidence level (default 0.95)")
-    parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--n-bootstrap", type=int, default=None, metavar="N",
+                        help="bootstrap resamples for CIs and bands (default: the config's stats.n_bootstrap, 2000)")
+    parser.add_argument("--level", type=float, default=None,
+                        help="confidence level (default: the config's stats.ci_level, 0.95)")
+    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the config's stats.seed, 2024)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
+    add_config_argument(parser, "stats")
     return parser
 
 
-def normalise_label(value: Any) -> str:
-    """Label value as text, with integral numbers written without decimals (1.0 -> "1")."""
-    text = str(value).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        return text
-    if math.isfinite(number) and number == int(number):
-        return str(int(number))
-    return text
+def study_stage(config, paths):
+    """The study's ROC statistics on the classifier's predictions, grouped by split."""
+    from benchmarks.engine.stage_runner import Stage
+
+    run = paths.run_dir
+    argv = ["roc", "--predictions", str(run / "classifier" / "predictions.csv"), "--label", "label"]
+    for score in STUDY_SCORES:
+        argv += ["--score", score]
+    argv += ["--positive", "1", "--group", "split", "--train-group", "training", "--out", str(run / "roc"),
+             "--config", str(paths.config_file)]
+    return Stage("roc", (tuple(argv),), (run / "roc" / "roc_stats.json", run / "roc" / "roc.png"))
 
 
-def choose_positive(values: list[str], positive: str | None) -> str:
-    """The positive label among the distinct ``values`` (already normalised).
+def settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The statistics settings: each flag, else the config's value (dotted field -> value).
 
     Raises:
-        ValueError: Not exactly two classes, or no positive class found.
+        ValueError: A setting out of range (named by its flag).
     """
-    if len(values) != 2:
-        raise ValueError(f"the label column must hold exactly two classes, found {len(values)}: {values[:10]}")
-    if positive is not None:
-        wanted = normalise_label(positive)
-        if wanted not in values:
-            raise ValueError(f"--positive {positive!r} is not a label value; values are {values}")
-        return wanted
-    for candidate in DEFAULT_POSITIVE_LABELS:
-        if candidate in values:
-            return candidate
-    raise ValueError(f"cannot tell the positive class among {values}; pass --positive")
+    from nnunet_fm.config import load_run_config
+
+    stats = load_run_config(args.config).stats
+    values = {dotted: getattr(args, dest) if getattr(args, dest) is not None else getattr(stats, dotted.split(".")[1])
+              for dest, dotted in CONFIG_FLAGS.items()}
+    if values["stats.n_bootstrap"] < 1:
+        raise ValueError(f"--n-bootstrap must be >= 1, got {values['stats.n_bootstrap']}")
+    if not 0.0 < values["stats.ci_level"] < 1.0:
+        raise ValueError(f"--level must be in (0, 1), got {values['stats.ci_level']}")
+    return values
 
 
 def _row_names(frame: Any, mask: Any, id_column: str) -> str:
@@ -89,32 +97,31 @@ def _row_names(frame: Any, mask: Any, id_column: str) -> str:
     return ", ".join(names[:10]) + more
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run the verb."""
+def read_predictions(args: argparse.Namespace):
+    """Labels (0/1), scores and groups of the predictions CSV, checked.
+
+    Returns:
+        ``(y_true, scores, groups, positive, negative)``.
+
+    Raises:
+        ValueError: A missing column, empty cell or non-numeric score, naming the rows.
+        FileNotFoundError: The CSV does not exist.
+    """
     import numpy as np
     import pandas as pd
 
-    from nnunet_fm import __version__
-    from nnunet_fm.atomic import write_json
-    from nnunet_fm.roc_plot import RocCurve, plot_roc
-    from nnunet_fm.roc_stats import roc_summary
+    from nnunet_fm.roc_stats import choose_positive, normalise_label
 
-    if args.n_bootstrap < 1:
-        raise ValueError(f"--n-bootstrap must be >= 1, got {args.n_bootstrap}")
-    if not 0.0 < args.level < 1.0:
-        raise ValueError(f"--level must be in (0, 1), got {args.level}")
     if not args.predictions.is_file():
         raise FileNotFoundError(f"predictions CSV not found: {args.predictions}")
     score_columns = list(dict.fromkeys(args.score))
     text_columns = [args.label] + ([args.group] if args.group else [])
     frame = pd.read_csv(args.predictions, dtype={col: str for col in text_columns})
-    needed = text_columns + score_columns
-    missing = [col for col in needed if col not in frame.columns]
+    missing = [col for col in text_columns + score_columns if col not in frame.columns]
     if missing:
         raise ValueError(f"{args.predictions}: missing column(s) {missing}; columns are {list(frame.columns)}")
     if frame.empty:
         raise ValueError(f"{args.predictions} has no rows")
-
     for col in text_columns:
         empty = frame[col].isna() | (frame[col].astype(str).str.strip() == "")
         if empty.any():
@@ -124,7 +131,6 @@ def run(args: argparse.Namespace) -> int:
     positive = choose_positive(classes, args.positive)
     negative = next(v for v in classes if v != positive)
     y_true = (labels == positive).to_numpy(dtype=np.int8)
-
     scores = {}
     for col in score_columns:
         values = pd.to_numeric(frame[col], errors="coerce")
@@ -134,16 +140,29 @@ def run(args: argparse.Namespace) -> int:
                              f"{_row_names(frame, bad, args.id_column)}")
         scores[col] = values.to_numpy(dtype=np.float64)
     groups = frame[args.group].str.strip().to_numpy() if args.group else None
+    return y_true, scores, groups, positive, negative
 
-    summary = roc_summary(y_true, scores, groups=groups, train_group=args.train_group, n_boot=args.n_bootstrap,
-                          level=args.level, random_state=args.seed)
+
+def run(args: argparse.Namespace) -> int:
+    """Run the verb."""
+    from nnunet_fm import __version__
+    from nnunet_fm.atomic import write_json
+    from nnunet_fm.provenance import portable_path
+    from nnunet_fm.roc_plot import curves_from_summary, plot_roc
+    from nnunet_fm.roc_stats import roc_summary
+
+    values = settings(args)
+    n_boot, level, seed = values["stats.n_bootstrap"], values["stats.ci_level"], values["stats.seed"]
+    y_true, scores, groups, positive, negative = read_predictions(args)
+    summary = roc_summary(y_true, scores, groups=groups, train_group=args.train_group, n_boot=n_boot,
+                          level=level, random_state=seed)
     result = {
         "input": {
-            "predictions": str(args.predictions),
+            "predictions": portable_path(args.predictions, args.out),
             "label_column": args.label,
             "positive_label": positive,
             "negative_label": negative,
-            "score_columns": score_columns,
+            "score_columns": list(scores),
             "group_column": args.group,
         },
         "nnunet_fm_version": __version__,
@@ -151,23 +170,10 @@ def run(args: argparse.Namespace) -> int:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stats_path = write_json(args.out / "roc_stats.json", result)
-
-    # one colour per score, one line style per group; confidence bands on the first score
-    colours = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink")
-    linestyles = ("-", "--", ":", "-.")
-    curves = []
-    for g_index, (group, entry) in enumerate(summary["groups"].items()):
-        mask = np.ones(y_true.shape, dtype=bool) if groups is None else groups == group
-        for s_index, (name, stats) in enumerate(entry["scores"].items()):
-            curve_name = name if groups is None else f"{name} ({group})"
-            curves.append(RocCurve(curve_name, y_true[mask], scores[name][mask], ci=tuple(stats["ci_delong"]),
-                                   colour=colours[s_index % len(colours)],
-                                   linestyle=linestyles[g_index % len(linestyles)],
-                                   band=s_index == 0))  # bands for the first (primary) score only
-            LOG.info("%s: AUC %.3f (DeLong %.3f-%.3f, bootstrap %.3f-%.3f), %d positive / %d negative",
-                     curve_name, stats["auc"], *stats["ci_delong"], *stats["ci_bootstrap"],
-                     stats["n_pos"], stats["n_neg"])
-    plot_roc(curves, args.out / "roc.png", args.out / "roc.svg", n_boot=args.n_bootstrap, level=args.level,
-             random_state=args.seed)
+    curves = curves_from_summary(summary, y_true, scores, groups)
+    for curve, stats in zip(curves, (s for g in summary["groups"].values() for s in g["scores"].values())):
+        LOG.info("%s: AUC %.3f (DeLong %.3f-%.3f, bootstrap %.3f-%.3f), %d positive / %d negative",
+                 curve.name, stats["auc"], *stats["ci_delong"], *stats["ci_bootstrap"], stats["n_pos"], stats["n_neg"])
+    plot_roc(curves, args.out / "roc.png", args.out / "roc.svg", n_boot=n_boot, level=level, random_state=seed)
     LOG.info("wrote %s, roc.png and roc.svg", stats_path)
     return 0

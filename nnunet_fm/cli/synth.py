@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 import logging
 
+from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+
 LOG = logging.getLogger(__name__)
+
+#: Flag -> config field it overrides.
+CONFIG_FLAGS = {"scale": "synth.scale", "seed": "synth.seed", "jobs": "synth.jobs"}
+#: Config fields this verb uses.
+CONSUMES = consumed_fields(CONFIG_FLAGS)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -17,12 +24,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "series, FM masks as NIfTI, plus clinical.csv and cohort.json.",
     )
     parser.add_argument("--out", required=True, help="cohort folder to create")
-    parser.add_argument("--scale", type=float, default=0.25,
-                        help="fraction of the paper's 706 patients (default 0.25; at least 3 per stratum)")
-    parser.add_argument("--seed", type=int, default=2024, help="master seed (default 2024)")
-    parser.add_argument("--jobs", type=int, default=2, help="worker processes (default 2)")
+    parser.add_argument("--scale", type=float, default=None,
+                        help="fraction of the paper's 706 patients (default: the config's synth.scale, 0.25; "
+                             "at least 3 per stratum)")
+    parser.add_argument("--seed", type=int, default=None, help="master seed (default: the config's, 2024)")
+    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the config's, 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing cohort folder")
+    add_config_argument(parser, "synth")
     return parser
+
+
+def study_stage(config, paths):
+    """The study's cohort stage (synthetic runs only)."""
+    from benchmarks.engine.stage_runner import Stage
+
+    if not config.is_synthetic:
+        return None
+    argv = ("synth", "--out", str(paths.cohort), "--config", str(paths.config_file), "--overwrite")
+    return Stage("synth", (argv,), (paths.cohort / "clinical.csv",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -31,9 +50,8 @@ def run(args: argparse.Namespace) -> int:
 
     from dataset_conversion.synthetic_cohort import generate_cohort
 
-    if args.jobs < 1:
-        raise ValueError(f"--jobs must be at least 1, got {args.jobs}")
-    out = generate_cohort(args.out, scale=args.scale, seed=args.seed, jobs=args.jobs, overwrite=args.overwrite)
+    synth = resolve_config(args, CONFIG_FLAGS).synth  # validates the ranges
+    out = generate_cohort(args.out, scale=synth.scale, seed=synth.seed, jobs=synth.jobs, overwrite=args.overwrite)
     info = json.loads((out / "cohort.json").read_text(encoding="utf-8"))
     LOG.info("synthetic cohort written to %s: %d patients %s", out, info["n_patients"], info["counts"])
     LOG.info("FM volume alone AUC (true masks): %s", info["fm_volume_alone_auc"])

@@ -5,36 +5,66 @@ from __future__ import annotations
 import argparse
 import logging
 
+from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+
 LOG = logging.getLogger(__name__)
+
+#: Flags shared by ``train`` and ``predict`` -> the config field each overrides.
+NNUNET_FLAGS = {
+    "dataset_id": "conversion.dataset_id",
+    "profile": "nnunet.profile",
+    "folds": "nnunet.folds",
+    "device": "nnunet.device",
+}
+CONFIG_FLAGS = NNUNET_FLAGS
+#: Config fields this verb uses.
+CONSUMES = consumed_fields(CONFIG_FLAGS, "nnunet.num_processes", "nnunet.num_processes_da", "nnunet.num_epochs",
+                           "nnunet.iterations_per_epoch", "nnunet.seed")
 
 
 def add_common_nnunet_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by ``train`` and ``predict``."""
+    """Flags shared by ``train`` and ``predict`` (each defaults to the config's value)."""
     parser.add_argument("--raw", required=True, help="nnU-Net raw root (holds DatasetXXX_NAME)")
-    parser.add_argument("--dataset-id", type=int, required=True, help="nnU-Net dataset id, e.g. 501")
+    parser.add_argument("--dataset-id", type=int, default=None,
+                        help="nnU-Net dataset id (default: the config's conversion.dataset_id, 501)")
     parser.add_argument("--profile", choices=("quick", "paper"), default=None,
                         help="quick (light plan, short CPU schedule) or paper (nnU-Net defaults, GPU); "
                              "default: the config's nnunet.profile (quick)")
-    parser.add_argument("--folds", type=int, nargs="+", default=None, help="folds (default: config, 0 1 2 3 4)")
-    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: config (cpu)")
+    parser.add_argument("--folds", type=int, nargs="+", default=None,
+                        help="fold indices (default: the config's nnunet.folds, 0 1 2 3 4)")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: the config's (cpu)")
     parser.add_argument("--preprocessed", default=None, help="default: <raw>/../nnUNet_preprocessed")
     parser.add_argument("--results", default=None, help="default: <raw>/../nnUNet_results")
-    parser.add_argument("--config", default=None, help="run config YAML (its nnunet section is used)")
+    add_config_argument(parser, "nnunet")
 
 
-def nnunet_config_from_args(args: argparse.Namespace):
-    """The run config's nnunet section with command-line flags applied."""
-    from nnunet_fm.config import load_run_config
+def workspace_from_args(args: argparse.Namespace, config):
+    """The nnU-Net workspace of a verb: folders from the flags, dataset id from the config.
 
-    overrides = {}
-    for flag, key in (("profile", "profile"), ("folds", "folds"), ("device", "device")):
-        value = getattr(args, flag, None)
-        if value is not None:
-            overrides[key] = value
-    mirroring = getattr(args, "mirroring", None)
-    if mirroring is not None:
-        overrides["mirroring"] = mirroring
-    return load_run_config(args.config, {"nnunet": overrides} if overrides else None).nnunet
+    Raises:
+        FileNotFoundError: ``--raw`` or the dataset folder is missing.
+    """
+    from pathlib import Path
+
+    from nnunet_fm.nnunet.environment import NnunetFolders, NnunetWorkspace, find_dataset_name
+
+    folders = NnunetFolders.from_raw(args.raw, args.preprocessed, args.results)
+    if not Path(folders.raw).is_dir():
+        raise FileNotFoundError(f"--raw {folders.raw} does not exist")
+    dataset_id = config.conversion.dataset_id
+    return NnunetWorkspace(folders, dataset_id, find_dataset_name(folders.raw, dataset_id))
+
+
+def nnunet_stage_paths(paths) -> tuple[str, ...]:
+    """``--raw/--preprocessed/--results`` of a study run."""
+    return ("--raw", str(paths.raw_root), "--preprocessed", str(paths.preprocessed), "--results", str(paths.results))
+
+
+def study_stage(config, paths):
+    """The study's training stage: the run's config.yaml carries every setting."""
+    from benchmarks.engine.stage_runner import Stage
+
+    return Stage("train", (("train", *nnunet_stage_paths(paths), "--config", str(paths.config_file)),))
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -51,28 +81,23 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
-    from pathlib import Path
-
-    from nnunet_fm.nnunet.environment import NnunetFolders, configure
+    from nnunet_fm.nnunet.environment import nnunet_workspace
     from nnunet_fm.nnunet.profiles import resolve_profile
 
-    config = nnunet_config_from_args(args)
-    profile = resolve_profile(config)
-    folders = NnunetFolders.from_raw(args.raw, args.preprocessed, args.results)
-    if not Path(folders.raw).is_dir():
-        raise FileNotFoundError(f"--raw {folders.raw} does not exist")
-    configure(config, folders, compile_network=profile.compile_network and config.device == "cuda")
+    config = resolve_config(args, CONFIG_FLAGS)
+    nn = config.nnunet
+    profile = resolve_profile(nn)
+    workspace = workspace_from_args(args, config)
+    with nnunet_workspace(nn, workspace.folders, compile_network=profile.compile_network and nn.device == "cuda"):
+        from nnunet_fm.nnunet.planning import plan_and_preprocess
+        from nnunet_fm.nnunet.training import model_folder, train_folds
+        from nnunet_fm.provenance import write_provenance
 
-    from nnunet_fm.nnunet.planning import plan_and_preprocess
-    from nnunet_fm.nnunet.training import model_folder, train_folds
-    from nnunet_fm.provenance import write_provenance
-
-    planning = plan_and_preprocess(args.dataset_id, profile, num_processes=config.num_processes, force=args.force)
-    results = train_folds(args.dataset_id, profile, config.folds, config.device, args.force, config.seed,
-                          config.num_processes)
-    out = model_folder(args.dataset_id, profile)
-    write_provenance(out, config, seeds={"nnunet": config.seed}, profile=profile.name,
-                     plans=planning.plan_summary,
+        planning = plan_and_preprocess(workspace.dataset_id, profile, num_processes=nn.num_processes, force=args.force)
+        results = train_folds(workspace.dataset_id, profile, nn.folds, nn.device, args.force, nn.seed,
+                              nn.num_processes)
+        out = model_folder(workspace.dataset_id, profile)
+    write_provenance(out, nn, seeds={"nnunet": nn.seed}, profile=profile.name, plans=planning.plan_summary,
                      folds={r.fold: {"status": r.status, "seconds": round(r.seconds, 1)} for r in results})
     for r in results:
         LOG.info("fold %d: %s (%.0f s)", r.fold, r.status, r.seconds)

@@ -190,9 +190,15 @@ def get_profile(name: str | Profile) -> Profile:
 
 
 def resolve_profile(config: NnunetConfig, profile: str | Profile | None = None) -> Profile:
-    """The profile named by ``config`` (or ``profile``) with the config's overrides applied."""
+    """The profile named by ``config`` (or ``profile``) with the config's overrides applied.
+
+    A config field left ``None`` keeps the profile's value (e.g. ``mirroring``: the paper
+    profile mirrors at test time unless the config says ``false``).
+    """
     chosen = get_profile(profile if profile is not None else config.profile)
-    changes = {}
+    changes: dict = {}
+    if config.mirroring is not None:
+        changes["mirroring"] = config.mirroring
     if config.num_epochs is not None:
         changes["num_epochs"] = config.num_epochs
     if config.iterations_per_epoch is not None:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from benchmarks import reader_simulation as rsim
+from benchmarks.engine import reader_simulation as rsim
 
 SPACING = (4.0, 0.7, 0.7)
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.stage_runner import Stage, StageFailedError, run_stages
+from benchmarks.engine.stage_runner import Stage, StageFailedError, run_stages
+from nnunet_fm.cli import main
 from tests.benchmarks import stage_steps
 
 
@@ -48,7 +49,12 @@ def test_a_done_stage_whose_output_vanished_is_rerun(tmp_path):
 def test_failing_cli_command_fails_the_stage(tmp_path):
     stage = Stage("bad", commands=(("report", str(tmp_path / "not-a-run")),))
     with pytest.raises(StageFailedError, match="exited with 1"):
-        run_stages([stage], tmp_path / "stages.json")
+        run_stages([stage], tmp_path / "stages.json", entry_point=main)
+
+
+def test_commands_without_an_entry_point_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="entry_point"):
+        run_stages([Stage("a", commands=(("report", "x"),))], tmp_path / "stages.json")
 
 
 def test_duplicate_stage_names_are_refused(tmp_path):
@@ -68,7 +74,7 @@ def test_kill_minus_9_mid_stage_then_rerun_resumes(tmp_path):
     script = tmp_path / "pipeline.py"
     script.write_text(textwrap.dedent(f"""
         import functools, sys
-        from benchmarks.stage_runner import Stage, run_stages
+        from benchmarks.engine.stage_runner import Stage, run_stages
         from tests.benchmarks import stage_steps as s
         T = {str(tmp_path)!r}
         def stages(sleep):

@@ -2,7 +2,7 @@
 
 Four simulated readings of every internal-test case: a resident and an expert, each
 without the model (starting from scratch) and with it (starting from the model's mask).
-The perturbation model is documented in :mod:`benchmarks.reader_simulation`. These masks
+The perturbation model is documented in :mod:`benchmarks.engine.reader_simulation`. These masks
 are simulations, never real readers; the report labels them so.
 """
 
@@ -15,13 +15,7 @@ import numpy as np
 
 LOG = logging.getLogger(__name__)
 
-#: Reader folder name -> (skill, assisted).
-SIMULATED_READERS = {
-    "resident_unassisted": ("resident", False),
-    "resident_assisted": ("resident", True),
-    "expert_unassisted": ("expert", False),
-    "expert_assisted": ("expert", True),
-}
+from nnunet_fm.contract import READERS as SIMULATED_READERS
 
 
 def write_simulated_readers(reference_dir: str, model_dir: str, out_root: str, seed: int) -> dict[str, Path]:
@@ -42,7 +36,7 @@ def write_simulated_readers(reference_dir: str, model_dir: str, out_root: str, s
     """
     import SimpleITK as sitk
 
-    from benchmarks.reader_simulation import simulate_reader_mask
+    from benchmarks.engine.reader_simulation import simulate_reader_mask
     from nnunet_fm.image_io import align_mask_to_image, read_image, voxel_spacing_zyx, write_image
 
     reference_dir, model_dir, out_root = Path(reference_dir), Path(model_dir), Path(out_root)

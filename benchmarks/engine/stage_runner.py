@@ -1,7 +1,8 @@
 """Run pipeline stages in fresh processes, record completion, time and peak memory.
 
-Each stage is a list of ``nnunet-fm`` command lines executed through
-``nnunet_fm.cli.main`` in a spawned child process, so stages meet only through files
+Each stage is a list of command lines executed by an entry point the caller passes in
+(the ``nnunet-fm`` CLI's ``main``; this module never imports the CLI) in a spawned child
+process, so stages meet only through files
 (the design rule), a crash or ``kill -9`` of one stage never corrupts another, and the
 child's peak resident memory is the stage's peak memory.
 
@@ -34,10 +35,10 @@ class Stage:
 
     Attributes:
         name: Stage name (unique within a run).
-        commands: ``nnunet-fm`` argument lists, run in order in one child process.
+        commands: Argument lists for the entry point, run in order in one child process.
         outputs: Paths that must exist once the stage has finished.
-        python_steps: Optional callables ``(run_dir, work_dir) -> None`` run in the child
-            before the commands (pure file-to-file glue, e.g. simulating readers).
+        python_steps: Optional picklable callables taking no arguments, run in the child
+            before the commands (file-to-file glue; bind arguments with ``functools.partial``).
     """
 
     name: str
@@ -53,19 +54,22 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024.0  # ru_maxrss is KiB on Linux
 
 
-def _stage_child(stage: Stage, result_file: str, verbosity: Sequence[str]) -> None:
+#: An entry point: argument list -> exit code (0 = success), e.g. ``nnunet_fm.cli.main``.
+EntryPoint = Callable[[Sequence[str]], int]
+
+
+def _stage_child(stage: Stage, result_file: str, verbosity: Sequence[str], entry_point: Optional[EntryPoint]) -> None:
     """Body of the child process: run the stage, write its result record."""
     from nnunet_fm.atomic import write_json
-    from nnunet_fm.cli import main
 
     record = {"ok": False, "error": None}
     try:
         for step in stage.python_steps:
             step()
         for argv in stage.commands:
-            code = main([*verbosity, *argv])
+            code = entry_point([*verbosity, *argv])
             if code != 0:
-                raise StageFailedError(f"`nnunet-fm {' '.join(argv)}` exited with {code}")
+                raise StageFailedError(f"`{' '.join(argv)}` exited with {code}")
         record["ok"] = True
     except BaseException as exc:  # the parent reports it; the child must not hang
         record["error"] = f"{type(exc).__name__}: {exc}"
@@ -91,6 +95,7 @@ def run_stages(
     state_file: Path,
     verbosity: Sequence[str] = (),
     on_stage_start: Optional[Callable[[Stage], None]] = None,
+    entry_point: Optional[EntryPoint] = None,
 ) -> dict:
     """Run stages in order, skipping complete ones; return the updated state.
 
@@ -99,6 +104,8 @@ def run_stages(
         state_file: ``stages.json`` recording per-stage completion, time and memory.
         verbosity: Leading CLI flags passed to every command (e.g. ``("-q",)``).
         on_stage_start: Optional callback (progress display).
+        entry_point: Picklable top-level function that runs one command line in the
+            stage child (required when a stage has commands).
 
     Raises:
         StageFailedError: The first stage that fails; earlier stages stay recorded.
@@ -110,6 +117,8 @@ def run_stages(
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
         raise ValueError(f"duplicate stage names in {names}")
+    if entry_point is None and any(s.commands for s in stages):
+        raise ValueError("stages with commands need an entry_point (e.g. nnunet_fm.cli.main)")
     state = load_state(state_file)
     state.setdefault("stages", {})
     ctx = multiprocessing.get_context("spawn")
@@ -127,7 +136,7 @@ def run_stages(
         result_file = state_file.with_name(f".{stage.name}.result.json")
         result_file.unlink(missing_ok=True)
         start = time.perf_counter()
-        child = ctx.Process(target=_stage_child, args=(stage, str(result_file), tuple(verbosity)), name=f"stage-{stage.name}")
+        child = ctx.Process(target=_stage_child, args=(stage, str(result_file), tuple(verbosity), entry_point), name=f"stage-{stage.name}")
         child.start()
         child.join()
         elapsed = time.perf_counter() - start

@@ -1,0 +1,38 @@
+"""The study pipeline as the verbs define it: each verb module builds its own stage.
+
+``nnunet-fm benchmark`` runs these stages in order (:mod:`benchmarks.engine.study`).
+Every verb module in :data:`STAGE_VERBS` provides ``study_stage(config, paths)`` (a
+``Stage``, or ``None`` when the verb does not run for this config) and ``CONSUMES`` (the
+config fields it reads); :func:`consumers` is the registry a test checks against every
+field of :class:`nnunet_fm.config.RunConfig`.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: Verb modules of the study, in pipeline order.
+STAGE_VERBS = ("synth", "convert", "train", "predict", "evaluate_seg", "features", "classify", "roc",
+               "reader_study", "report")
+#: Config fields that place the run's folders (consumed by the study's run layout, not by a verb).
+RUN_LAYOUT_FIELDS = ("name", "out_dir", "work_dir")
+
+
+def verb_module(name: str):
+    """The CLI module of verb ``name``."""
+    return importlib.import_module(f"nnunet_fm.cli.{name}")
+
+
+def build_stages(config, paths) -> list:
+    """The study pipeline for ``config``: every verb's own stage, in order."""
+    stages = (verb_module(name).study_stage(config, paths) for name in STAGE_VERBS)
+    return [stage for stage in stages if stage is not None]
+
+
+def consumers() -> dict[str, list[str]]:
+    """Dotted config field -> verbs (or ``run_layout``) that consume it."""
+    registry: dict[str, list[str]] = {name: ["run_layout"] for name in RUN_LAYOUT_FIELDS}
+    for verb in STAGE_VERBS:
+        for field in verb_module(verb).CONSUMES:
+            registry.setdefault(field, []).append(verb)
+    return registry

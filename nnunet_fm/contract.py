@@ -1,0 +1,103 @@
+"""The file contract between stages, declared once (docs/ARCHITECTURE.md, "Data contracts").
+
+Set names, the set -> nnU-Net folder map, the columns of ``clinical.csv`` and
+``cases.csv``, the dataset folder and case-id formats, the prediction subfolders, the
+simulated reader names and the paper's cohort counts live here and nowhere else; every
+stage imports them (``tests/core/test_contract.py`` fails when one is declared twice).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Mapping
+
+#: Sets of ``cases.csv`` in pipeline order.
+SETS = ("train", "validation", "internal_test", "external_test")
+#: Sets that form the cross-validation pool (training rows of the classifier).
+CV_SETS = SETS[:2]
+#: Held-out test sets.
+TEST_SETS = SETS[2:]
+#: Set -> (images folder, labels folder) inside ``DatasetXXX_NAME``.
+SET_FOLDERS: Mapping[str, tuple[str, str]] = {
+    "train": ("imagesTr", "labelsTr"),
+    "validation": ("imagesTr", "labelsTr"),
+    "internal_test": ("imagesTs", "labelsTs"),
+    "external_test": ("imagesExt", "labelsExt"),
+}
+#: Prediction subfolder (``WORK/predictions/<name>``) -> (images folder, labels folder) it covers:
+#: out-of-fold masks of the CV pool, fold-ensemble masks of each test set.
+PREDICTION_SETS: Mapping[str, tuple[str, str]] = {
+    "oof": SET_FOLDERS["train"],
+    **{name: SET_FOLDERS[name] for name in TEST_SETS},
+}
+
+#: Required columns of a cohort's ``clinical.csv`` (one row per patient).
+CLINICAL_COLUMNS = ("patient_id", "center", "diagnosis", "age", "sex", "image", "mask")
+#: Columns of the converter's ``cases.csv`` (one row per case).
+CASES_COLUMNS = ("case_id", "set", "center", "diagnosis", "label", "fold", "age", "sex")
+
+#: ``clinical.csv`` diagnoses: positive class (label 1) first.
+DIAGNOSES = ("axSpA", "non-axSpA")
+
+#: Allowed ``NAME`` of ``DatasetXXX_NAME``: what nnU-Net can parse back and a file system accepts.
+DATASET_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+#: Simulated reader folders of the reader study: name -> (skill, assisted by the model).
+READERS: Mapping[str, tuple[str, bool]] = {
+    "resident_unassisted": ("resident", False),
+    "resident_assisted": ("resident", True),
+    "expert_unassisted": ("expert", False),
+    "expert_assisted": ("expert", True),
+}
+#: Reader pairs compared with the paired test: (skill, without model, with model).
+READER_PAIRS = (("resident", "resident_unassisted", "resident_assisted"),
+                ("expert", "expert_unassisted", "expert_assisted"))
+
+
+class ContractError(ValueError):
+    """A name or value breaks the file contract."""
+
+
+def validate_dataset_name(name: str, where: str = "dataset name") -> str:
+    """Return ``name`` if it is a valid ``NAME`` of ``DatasetXXX_NAME``.
+
+    Raises:
+        ContractError: Empty, too long, or a character other than letters, digits, ``_`` and ``-``.
+    """
+    if not isinstance(name, str) or not DATASET_NAME_PATTERN.match(name):
+        raise ContractError(f"{where} must be 1-64 letters, digits, '_' or '-' (not starting with '_' or '-'), "
+                            f"got {name!r}")
+    return name
+
+
+def dataset_folder_name(dataset_id: int, dataset_name: str) -> str:
+    """``Dataset501_SIJFM`` style folder name (nnU-Net convention)."""
+    return f"Dataset{int(dataset_id):03d}_{validate_dataset_name(dataset_name)}"
+
+
+def case_id(center: int, number: int, width: int = 4) -> str:
+    """Pseudonymous case id ``SIJ_<center>_<nnnn>`` (``width`` digits, zero-padded)."""
+    return f"SIJ_{int(center)}_{int(number):0{int(width)}d}"
+
+
+def paper_center1_set_counts() -> dict[str, int]:
+    """The paper's center-1 patients per set: ``{"train": 455, "validation": 64, "internal_test": 129}``.
+
+    Read from ``paper_targets.yaml``, the one place the paper's numbers are stored.
+    """
+    from nnunet_fm.paper_targets import load_paper_targets
+
+    cohort = load_paper_targets()["cohort"]
+    return {name: int(cohort[name]["n"]) for name in ("train", "validation", "internal_test")}
+
+
+def paper_stratum_counts() -> dict[tuple[int, str], int]:
+    """The paper's patients per (center, diagnosis): ``{(1, "axSpA"): 462, ...}`` (from ``paper_targets.yaml``)."""
+    from nnunet_fm.paper_targets import load_paper_targets
+
+    cohort = load_paper_targets()["cohort"]
+    out = {}
+    for center, key in ((1, "center1_total"), (2, "external_test")):
+        for diagnosis, column in zip(DIAGNOSES, ("axspa", "non_axspa")):
+            out[(center, diagnosis)] = int(cohort[key][column])
+    return out

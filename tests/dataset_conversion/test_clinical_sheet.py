@@ -10,9 +10,11 @@ import pytest
 from dataset_conversion.clinical_sheet import (
     CohortValidationError,
     Problem,
+    image_columns_for,
     is_safe_id,
     normalise_diagnosis,
     read_clinical_sheet,
+    read_cohort_sheet,
 )
 
 COLUMNS = ["patient_id", "center", "diagnosis", "age", "sex", "image", "mask"]
@@ -126,3 +128,56 @@ def test_error_class_lists_problems():
     assert "2 problem(s)" in str(err) and "patient P1: mask has label(s) 2" in str(err)
     assert "report.json" in str(err)
     assert isinstance(err, ValueError)
+
+
+def test_set_column_values_are_checked_with_line_and_value(tmp_path):
+    columns = COLUMNS + ["set"]
+    root = make_sheet(tmp_path, [row("A1", set="train"), row("A2", set="Internal_Test"),
+                                 row("A3", set="validation"), row("A4", set="test")], columns=columns)
+    rows, problems = read_clinical_sheet(root)
+    assert [(r.patient_id, r.fixed_set) for r in rows] == [("A1", "train"), ("A2", "internal_test")]
+    text = [str(p) for p in problems]
+    assert any(t.startswith("patient A3: line 4: set 'validation' is not one of ['train', 'internal_test', "
+                            "'external_test']") for t in text)
+    assert any(t.startswith("patient A4: line 5: set 'test' is not one of") for t in text)
+
+
+@pytest.mark.parametrize("column", ["set", "diagnosis"])
+def test_column_filled_for_some_rows_only_is_refused(tmp_path, column):
+    columns = COLUMNS + (["set"] if column == "set" else [])
+    filled = {"set": "train", "diagnosis": "axSpA"}[column]
+    root = make_sheet(tmp_path, [row("A1", **{column: filled}), row("A2", **{column: ""}),
+                                 row("A3", **{column: filled})], columns=columns)
+    _, problems = read_clinical_sheet(root)
+    assert str(problems[0]).startswith(f"patient -: clinical.csv column '{column}' is empty on 1 of 3 rows "
+                                       "(first on line 3); fill it for every patient")
+
+
+def test_sequence_columns_become_channels(tmp_path):
+    columns = ["patient_id", "center", "image_t1", "image_stir", "mask"]
+    root = make_sheet(tmp_path, [], columns=columns)
+    for pid in ("A1", "A2"):
+        for name in ("t1", "stir", "mask"):
+            (root / pid).mkdir(exist_ok=True)
+            (root / pid / f"{name}.nii.gz").write_bytes(b"x")
+    rows = [{"patient_id": p, "center": "1", "image_t1": f"{p}/t1.nii.gz", "image_stir": f"{p}/stir.nii.gz",
+             "mask": f"{p}/mask.nii.gz"} for p in ("A1", "A2")]
+    make_sheet(root, rows, columns=columns, touch=False)
+    sheet = read_cohort_sheet(root)
+    assert sheet.problems == [] and sheet.channel_names == ("T1", "STIR")
+    assert sheet.rows[0].images == ((root / "A1/t1.nii.gz").resolve(), (root / "A1/stir.nii.gz").resolve())
+    declared = read_cohort_sheet(root, channel_names=("STIR", "T1"))
+    assert declared.image_columns == ("image_stir", "image_t1") and declared.rows[0].image.name == "stir.nii.gz"
+    missing = read_cohort_sheet(root, channel_names=("T1", "T2"))
+    assert missing.rows == [] and "lacks the image column(s) ['image_t2']" in missing.problems[0].fault
+
+
+def test_image_column_layouts(tmp_path):
+    assert image_columns_for(["patient_id", "image"]) == (("image",), ("T1",))
+    assert image_columns_for(["image"], ("STIR",)) == (("image",), ("STIR",))
+    with pytest.raises(ValueError, match="both 'image' and"):
+        image_columns_for(["image", "image_stir"])
+    with pytest.raises(ValueError, match="lacks an image column"):
+        image_columns_for(["patient_id", "mask"])
+    with pytest.raises(ValueError, match="non-empty and unique"):
+        image_columns_for(["image_t1"], ("T1", "t1"))

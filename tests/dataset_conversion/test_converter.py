@@ -329,6 +329,19 @@ def test_mask_geometry_beyond_tolerance(cohort, tmp_path, shift_mm):
     pid = replace_mask(cohort, 4, shifted)
     err = convert_fails(cohort, tmp_path / "raw", f"patient {pid}: mask geometry does not match the image: origin")
     assert len(err.problems) == 1 and err.problems[0].patient_id == pid
+    assert f"origin differs by {shift_mm:.3g} mm" in err.problems[0].fault
+    assert "change it with --geometry-tolerance" in err.problems[0].fault
+
+
+def test_mask_direction_mismatch_is_given_in_degrees(cohort, tmp_path):
+    def turned(mask):
+        mask.SetDirection(oblique_direction(30 + 5 + 0.5))  # row 4 is pair k=5: image at 35 degrees
+        return mask
+
+    pid = replace_mask(cohort, 4, turned)
+    err = convert_fails(cohort, tmp_path / "raw", f"patient {pid}: mask geometry does not match the image: "
+                                                  "direction differs by 0.5 degrees")
+    assert "direction cosines by" in str(err)
 
 
 def test_mask_spacing_mismatch_beyond_tolerance(cohort, tmp_path):
@@ -555,3 +568,114 @@ def test_late_failure_leaves_nothing(cohort, tmp_path, monkeypatch):
     with pytest.raises(converter.DatasetIntegrityError, match="simulated"):
         convert_cohort(cohort, raw, 506, jobs=2)
     assert list(raw.iterdir()) == []
+
+
+# ---------------------------------------------------------------- study modes, fixed splits, sequences
+
+
+def rewrite_sheet(cohort: Path, change) -> list[dict]:
+    rows = [change(dict(r)) for r in read_sheet(cohort)]
+    write_sheet(cohort, rows)
+    return rows
+
+
+def test_segmentation_only_cohort_warns_at_once_and_says_so(cohort, tmp_path, caplog):
+    rewrite_sheet(cohort, lambda r: {k: v for k, v in r.items() if k not in ("diagnosis", "age")})
+    with caplog.at_level("WARNING", logger="dataset_conversion"):
+        ds = convert_cohort(cohort, tmp_path / "raw", 510, jobs=1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(w.endswith("clinical.csv: segmentation-only study (clinical.csv has no diagnosis column); "
+                          "classification and ROC will be skipped") for w in warnings)
+    meta = json.loads((ds / "dataset_meta.json").read_text())
+    assert meta["study_mode"] == "segmentation_only" and meta["stratified_by"] is None
+    assert meta["clinical_baseline_available"] is False
+    assert meta["clinical_baseline_reason"] == "clinical.csv has no age column"
+    cases = read_csv(ds / "cases.csv")
+    assert {c["diagnosis"] for c in cases} == {""} and {c["label"] for c in cases} == {""}
+    assert {c["age"] for c in cases} == {""} and {c["sex"] for c in cases} == {"F", "M"}
+
+
+def test_one_class_cohort_is_segmentation_only(cohort, tmp_path, caplog):
+    rewrite_sheet(cohort, lambda r: {**r, "diagnosis": "axSpA", "sex": "" if r["patient_id"].endswith("1") else r["sex"]})
+    with caplog.at_level("WARNING", logger="dataset_conversion"):
+        ds = convert_cohort(cohort, tmp_path / "raw", 511, jobs=1)
+    meta = json.loads((ds / "dataset_meta.json").read_text())
+    assert meta["study_mode"] == "segmentation_only"
+    assert meta["study_mode_reason"] == "every patient in clinical.csv has the diagnosis 'axSpA' (one class)"
+    assert meta["clinical_baseline_reason"] == "sex is empty for 2 of 12 patient(s)"
+    assert sum("segmentation-only study" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_missing_age_in_a_classification_cohort_warns_about_the_baseline(cohort, tmp_path, caplog):
+    rewrite_sheet(cohort, lambda r: {**r, "age": ""})
+    with caplog.at_level("WARNING", logger="dataset_conversion"):
+        ds = convert_cohort(cohort, tmp_path / "raw", 512, jobs=1)
+    meta = json.loads((ds / "dataset_meta.json").read_text())
+    assert meta["study_mode"] == "classification" and meta["clinical_baseline_available"] is False
+    assert any("clinical.csv: no clinical baseline (age + sex) will be fitted: age is empty for 12 of 12"
+               in r.getMessage() for r in caplog.records)
+
+
+def test_fixed_set_column_sets_the_test_split(cohort, tmp_path):
+    chosen = {"PATDOE1000": "internal_test", "PATDOE1001": "internal_test", "PATDOE2000": "train"}
+    rewrite_sheet(cohort, lambda r: {**r, "set": chosen.get(r["patient_id"], "train")})
+    raw = tmp_path / "raw"
+    ds = convert_cohort(cohort, raw, 513, n_folds=3, jobs=1)
+    key = {r["case_id"]: r["patient_id"] for r in read_csv(id_key_path(raw, 513, "SIJFM"))}
+    cases = read_csv(ds / "cases.csv")
+    where = {key[c["case_id"]]: c["set"] for c in cases}
+    assert {p for p, s in where.items() if s == "internal_test"} == {"PATDOE1000", "PATDOE1001"}
+    assert where["PATDOE2000"] == "train" and set(where.values()) == {"train", "internal_test"}
+    assert all((c["fold"] == "-1") == (c["set"] == "internal_test") for c in cases)
+    folds = json.loads((ds / "splits_final.json").read_text())
+    assert sorted(sum((f["val"] for f in folds), [])) == sorted(c["case_id"] for c in cases if c["set"] == "train")
+    assert json.loads((ds / "dataset_meta.json").read_text())["split_source"] == "clinical.csv set column"
+
+
+def test_mixed_set_column_is_refused(cohort, tmp_path):
+    rewrite_sheet(cohort, lambda r: {**r, "set": "train" if r["patient_id"] != "PATDOE1003" else ""})
+    convert_fails(cohort, tmp_path / "raw", "column 'set' is empty on 1 of 12 rows")
+
+
+def add_stir(cohort: Path, shift_mm: float = 0.0, index_shift: int = 0) -> None:
+    """Give every patient a STIR channel (its T1 inverted); row 0's STIR grid is moved."""
+    def with_stir(r):
+        image = sitk.ReadImage(str(cohort / r["image"]))
+        stir = sitk.Cast(sitk.InvertIntensity(image, 2000.0), sitk.sitkFloat32)
+        if r["patient_id"] == "PATDOE1000":
+            stir.SetOrigin(tuple(o + shift_mm for o in image.GetOrigin()))
+            if index_shift:
+                stir.SetOrigin(image.TransformIndexToPhysicalPoint((0, 0, index_shift)))
+        target = str(Path(r["image"]).parent / "stir.nii.gz")
+        sitk.WriteImage(stir, str(cohort / target))
+        return {"patient_id": r["patient_id"], "center": r["center"], "diagnosis": r["diagnosis"],
+                "age": r["age"], "sex": r["sex"], "image_t1": r["image"], "image_stir": target, "mask": r["mask"]}
+    rewrite_sheet(cohort, with_stir)
+
+
+def test_two_sequences_become_two_channels_and_resampling_is_recorded(cohort, tmp_path):
+    add_stir(cohort, shift_mm=0.35)
+    raw = tmp_path / "raw"
+    ds = convert_cohort(cohort, raw, 514, jobs=1)
+    dataset = json.loads((ds / "dataset.json").read_text())
+    assert dataset["channel_names"] == {"0": "T1", "1": "STIR"}
+    key = {r["patient_id"]: r["case_id"] for r in read_csv(id_key_path(raw, 514, "SIJFM"))}
+    meta = json.loads((ds / "dataset_meta.json").read_text())
+    assert meta["resampled_cases"] == {key["PATDOE1000"]: ["STIR"]}
+    moved = next(ds.rglob(f"{key['PATDOE1000']}_0001.nii.gz"))
+    first = sitk.ReadImage(str(next(ds.rglob(f"{key['PATDOE1000']}_0000.nii.gz"))))
+    resampled = sitk.ReadImage(str(moved))
+    assert resampled.GetOrigin() == first.GetOrigin() and resampled.GetSize() == first.GetSize()
+    untouched = sitk.ReadImage(str(next(ds.rglob(f"{key['PATDOE1001']}_0001.nii.gz"))))
+    t1 = sitk.ReadImage(str(next(ds.rglob(f"{key['PATDOE1001']}_0000.nii.gz"))))
+    np.testing.assert_allclose(sitk.GetArrayFromImage(untouched), 2000.0 - sitk.GetArrayFromImage(t1), atol=1e-3)
+
+
+def test_sequence_outside_the_first_field_of_view_is_refused(cohort, tmp_path):
+    add_stir(cohort, index_shift=SIZE[2] - 1)  # moved by all but one slice: ~1/6 overlap
+    convert_fails(cohort, tmp_path / "raw", "patient PATDOE1000: STIR image covers 17% of the T1 image's field")
+
+
+def test_declared_channel_name_for_a_single_image_column(cohort, tmp_path):
+    ds = convert_cohort(cohort, tmp_path / "raw", 515, jobs=1, channel_names=("STIR",))
+    assert json.loads((ds / "dataset.json").read_text())["channel_names"] == {"0": "STIR"}

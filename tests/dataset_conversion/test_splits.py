@@ -8,8 +8,10 @@ import pytest
 
 from dataset_conversion.splits import (
     PAPER_SET_COUNTS,
+    SETS,
     SplitLeakageError,
     assign_center1_sets,
+    assign_sets,
     check_splits,
     cv_folds,
     fold_of_case,
@@ -142,3 +144,27 @@ def test_cv_folds_tiny_pool_every_class_below_fold_count():
     assert sorted(len(f["val"]) for f in folds) == [1, 1, 1, 1, 2]
     # The two non-axSpA cases never share a validation fold.
     assert all(sum(c in ("e", "f") for c in f["val"]) <= 1 for f in folds)
+
+
+def test_fixed_sets_override_the_draw():
+    ids = [f"P{i}" for i in range(6)]
+    fixed = ["train", "train", "internal_test", "external_test", "train", "train"]
+    sets = assign_sets(ids, [1, 1, 1, 1, 2, 2], ["-"] * 6, seed=1, fixed=fixed)
+    assert sets == dict(zip(ids, fixed))  # center does not move a fixed patient
+
+
+def test_fixed_sets_for_some_patients_only_are_refused():
+    with pytest.raises(ValueError, match="fixed for 1 of 3 patients"):
+        assign_sets(["a", "b", "c"], [1, 1, 1], ["-"] * 3, seed=1, fixed=["train", None, None])
+    with pytest.raises(ValueError, match=r"\['validation'\] are not among"):
+        assign_sets(["a", "b"], [1, 1], ["-"] * 2, seed=1, fixed=["train", "validation"])
+
+
+def test_unstratified_draw_without_diagnosis_matches_set_sizes():
+    ids = [f"P{i:03d}" for i in range(40)]
+    sets = assign_sets(ids, [1] * 36 + [2] * 4, ["-"] * 40, seed=9)
+    counts = {name: sum(v == name for v in sets.values()) for name in SETS}
+    assert counts == {**set_sizes(36), "external_test": 4}
+    pool = sorted(p for p, s in sets.items() if s in ("train", "validation"))
+    folds = cv_folds(pool, [-1] * len(pool), 5, seed=9)
+    assert len(pool) == 29 and sorted(len(f["val"]) for f in folds) == [5, 6, 6, 6, 6]

@@ -272,3 +272,20 @@ def spearman_clusters(features, columns: Sequence[str] | None = None) -> dict[st
     tree = linkage(squareform(np.nan_to_num(distance, nan=1.0), checks=False), method="average")
     order = [usable[i] for i in leaves_list(tree)]
     return {"correlation": rho.loc[order, order], "order": order, "linkage": tree, "dropped": dropped}
+
+
+def icc_counts(icc_table, thresholds: Sequence[float] = (0.75, 0.9)) -> dict[str, Any]:
+    """Counts and names of features at or above each ICC threshold (for ``summary.json``).
+
+    Returns:
+        Dict ``n_features``, ``n_icc_undefined`` and per threshold ``t`` (e.g. 0.75)
+        ``n_icc_at_least_0_75`` and ``features_icc_at_least_0_75``.
+    """
+    values = icc_table["icc_a1"].to_numpy(dtype=float)
+    out: dict[str, Any] = {"n_features": int(values.size), "n_icc_undefined": int(np.isnan(values).sum())}
+    for tau in thresholds:
+        key = f"{tau:g}".replace(".", "_")
+        names = robust_features(icc_table, tau)
+        out[f"n_icc_at_least_{key}"] = len(names)
+        out[f"features_icc_at_least_{key}"] = names
+    return out

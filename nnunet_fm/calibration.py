@@ -232,3 +232,36 @@ def _local_linear(xs: np.ndarray, ys: np.ndarray, distance: np.ndarray, radius: 
         return y_mean
     slope = float(weight @ ((xs - x_mean) * ys)) / spread
     return y_mean + slope * (x0 - x_mean)
+
+
+def calibration_by_set(y_true: Any, p_pred: Any, sets: Any, level: float = 0.95):
+    """:func:`calibration_summary` for each set of cases, one row per set.
+
+    Args:
+        y_true: Outcomes 0/1.
+        p_pred: Predicted probabilities.
+        sets: Set name of each case (e.g. ``internal_test``, ``external_test``).
+        level: Level of the Wald intervals.
+
+    Returns:
+        DataFrame with a ``set`` column (order of first appearance) and the keys of
+        :func:`calibration_summary` as columns.
+
+    Raises:
+        ValueError: As :func:`calibration_summary`, with the set named.
+    """
+    import pandas as pd
+
+    y = np.asarray(y_true)
+    p = np.asarray(p_pred)
+    groups = np.asarray(sets).astype(str)
+    if not y.shape == p.shape == groups.shape:
+        raise ValueError(f"calibration: {y.size} outcomes, {p.size} probabilities and {groups.size} set names")
+    rows = []
+    for name in dict.fromkeys(groups.tolist()):
+        inside = groups == name
+        try:
+            rows.append({"set": name, **calibration_summary(y[inside], p[inside], level)})
+        except ValueError as exc:
+            raise ValueError(f"set {name!r}: {exc}") from None
+    return pd.DataFrame(rows)

@@ -129,3 +129,10 @@ def test_spearman_clusters_puts_correlated_features_together():
     assert abs(order.index("a1") - order.index("a2")) == 1 and abs(order.index("b1") - order.index("b2")) == 1
     expected = spearmanr(features["a1"], features["a2"])[0]
     assert result["correlation"].loc["a1", "a2"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_icc_counts_for_the_summary():
+    table = pd.DataFrame({"feature": ["a", "b", "c", "d"], "icc_a1": [0.95, 0.8, 0.3, np.nan]})
+    counts = fs.icc_counts(table)
+    assert counts["n_features"] == 4 and counts["n_icc_undefined"] == 1
+    assert counts["n_icc_at_least_0_75"] == 2 and counts["features_icc_at_least_0_9"] == ["a"]

@@ -101,3 +101,16 @@ def test_bad_input_names_the_problem(y, p, message):
 def test_perfect_separation_is_an_error_not_a_number():
     with pytest.raises(ValueError, match="converge"):
         calibration.calibration_summary([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])
+
+
+def test_by_set_equals_the_summary_of_each_set_and_names_a_bad_set():
+    y, p = _miscalibrated(200, 9)
+    sets = np.where(np.arange(200) < 120, "internal_test", "external_test")
+    table = calibration.calibration_by_set(y, p, sets)
+    assert table["set"].tolist() == ["internal_test", "external_test"]
+    alone = calibration.calibration_summary(y[120:], p[120:])
+    assert table.iloc[1]["calibration_slope"] == alone["calibration_slope"]
+    y_bad = y.copy()
+    y_bad[120:] = 1
+    with pytest.raises(ValueError, match="set 'external_test'.*both classes"):
+        calibration.calibration_by_set(y_bad, p, sets)

@@ -18,6 +18,34 @@ from typing import Any, Iterator
 LOG = logging.getLogger(__name__)
 
 
+class OutputPathError(ValueError):
+    """An output cannot be written there (a file in the way, a folder as file, no permission)."""
+
+
+def _prepare_parent(target: Path, kind: str) -> None:
+    """Create ``target``'s folder, or say in one line why it cannot be written.
+
+    Args:
+        target: The output file or folder.
+        kind: ``"file"`` or ``"folder"`` (what ``target`` must be if it exists).
+    """
+    if kind == "file" and target.is_dir():
+        raise OutputPathError(f"cannot write {target}: it is a folder; expected a file name")
+    if kind == "folder" and os.path.lexists(target) and not target.is_dir():
+        raise OutputPathError(f"cannot write {target}: it is a file; expected a folder")
+    ancestor = target.parent
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise OutputPathError(f"cannot write {target}: {ancestor} is a file, not a folder")
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except PermissionError:
+        raise OutputPathError(f"cannot write {target}: no permission to create folders in {ancestor}") from None
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise OutputPathError(f"cannot write {target}: folder {target.parent} is not writable")
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``target``; rename it onto ``target`` on success.
@@ -29,9 +57,12 @@ def atomic_path(target: str | os.PathLike, suffix: str | None = None) -> Iterato
 
     Yields:
         The temporary path to write to. It is removed if the block raises.
+
+    Raises:
+        OutputPathError: ``target`` is a folder, a file blocks its folder, or no permission.
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_parent(target, "file")
     if suffix is None:
         suffix = "".join(target.suffixes)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=f".tmp{suffix}", dir=target.parent)
@@ -189,6 +220,11 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False, owner_marker:
     Yields:
         The temporary folder to fill. It is deleted if the block raises, so nothing
         partial is ever left at ``target``.
+
+    Raises:
+        FileExistsError: ``target`` exists and not ``overwrite``.
+        NotOwnedError: ``owner_marker`` and an existing ``target`` lacks the marker.
+        OutputPathError: A file blocks the parent folder, or no permission.
     """
     target = Path(target)
     if os.path.lexists(target) and not overwrite:
@@ -196,7 +232,7 @@ def atomic_dir(target: str | os.PathLike, overwrite: bool = False, owner_marker:
     if os.path.lexists(target) and owner_marker and not is_owned(target):
         raise NotOwnedError(f"{target} exists but was not created by nnunet-fm (no {OWNER_MARKER} marker); "
                             "refusing to replace it: remove it yourself or choose another name")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _prepare_parent(target, "folder")
     for stale in remove_stale_partials(target):
         LOG.info("removed %s left by an interrupted run", stale)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".partial", dir=target.parent))

@@ -1,8 +1,9 @@
 """Evaluate a folder of predicted masks against a folder of reference masks.
 
 Files are matched by case id, the file name without its volume suffix
-(``SIJ_1_0001.nii.gz`` -> ``SIJ_1_0001``). Every reference needs a prediction and every
-prediction a reference; a missing partner is an error that names the cases. Cases run
+(``SIJ_1_0001.nii.gz`` -> ``SIJ_1_0001``). Every prediction needs a reference. A reference
+without a prediction is an error that names the cases (``missing="error"``, the default),
+or is skipped and reported (``missing="skip"``). Cases run
 in a process pool; the per-case table has the columns of
 :data:`nnunet_fm.seg_metrics.CSV_COLUMNS` (ARCHITECTURE.md section 4).
 
@@ -32,6 +33,8 @@ LOG = logging.getLogger(__name__)
 
 #: Metrics summarised (mean, SD, median) besides DSC in the summaries.
 SUMMARY_METRICS = ("dice", "jaccard", "hd95_mm", "assd_mm", "nsd", "volume_similarity")
+#: What to do with a reference mask that has no prediction.
+MISSING_POLICIES = ("error", "skip")
 
 
 def list_volumes(folder: str | os.PathLike) -> dict[str, Path]:
@@ -55,8 +58,47 @@ def list_volumes(folder: str | os.PathLike) -> dict[str, Path]:
     return found
 
 
+def pair_case_files(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
+                    missing: str = "error") -> tuple[list[tuple[str, Path, Path]], list[str]]:
+    """Pair reference and predicted masks by case id, skipping or refusing unpredicted cases.
+
+    Args:
+        pred_dir: Folder of predicted masks.
+        ref_dir: Folder of reference masks.
+        missing: ``"error"``: a reference without a prediction is an error; ``"skip"``:
+            it is left out and returned in the skipped list. A prediction without a
+            reference is always an error.
+
+    Returns:
+        ``(sorted (case_id, ref_path, pred_path) pairs, sorted skipped case ids)``.
+
+    Raises:
+        ValueError: A folder holds no masks, a case lacks its partner file (see
+            ``missing``), no case is left, or ``missing`` is unknown.
+    """
+    if missing not in MISSING_POLICIES:
+        raise ValueError(f"missing must be one of {list(MISSING_POLICIES)}; got {missing!r}")
+    refs, preds = list_volumes(ref_dir), list_volumes(pred_dir)
+    if not refs:
+        raise ValueError(f"{ref_dir}: no reference masks ({', '.join(VOLUME_SUFFIXES)})")
+    missing_pred = sorted(set(refs) - set(preds))
+    missing_ref = sorted(set(preds) - set(refs))
+    problems = []
+    if missing_pred and missing == "error":
+        problems.append(f"{len(missing_pred)} case(s) have no prediction in {pred_dir}: {_names(missing_pred)} "
+                        "(--missing skip evaluates the others)")
+    if missing_ref:
+        problems.append(f"{len(missing_ref)} prediction(s) have no reference in {ref_dir}: {_names(missing_ref)}")
+    if problems:
+        raise ValueError("; ".join(problems))
+    pairs = [(case_id, refs[case_id], preds[case_id]) for case_id in sorted(refs) if case_id in preds]
+    if not pairs:
+        raise ValueError(f"{pred_dir}: none of the {len(refs)} reference case(s) has a prediction")
+    return pairs, missing_pred
+
+
 def match_case_files(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike) -> list[tuple[str, Path, Path]]:
-    """Pair reference and predicted masks by case id.
+    """Pair reference and predicted masks by case id; every case needs both.
 
     Returns:
         Sorted list of ``(case_id, ref_path, pred_path)``.
@@ -64,19 +106,7 @@ def match_case_files(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike) ->
     Raises:
         ValueError: A folder holds no masks, or a case lacks its partner file.
     """
-    refs, preds = list_volumes(ref_dir), list_volumes(pred_dir)
-    if not refs:
-        raise ValueError(f"{ref_dir}: no reference masks ({', '.join(VOLUME_SUFFIXES)})")
-    missing_pred = sorted(set(refs) - set(preds))
-    missing_ref = sorted(set(preds) - set(refs))
-    problems = []
-    if missing_pred:
-        problems.append(f"{len(missing_pred)} case(s) have no prediction in {pred_dir}: {_names(missing_pred)}")
-    if missing_ref:
-        problems.append(f"{len(missing_ref)} prediction(s) have no reference in {ref_dir}: {_names(missing_ref)}")
-    if problems:
-        raise ValueError("; ".join(problems))
-    return [(case_id, refs[case_id], preds[case_id]) for case_id in sorted(refs)]
+    return pair_case_files(pred_dir, ref_dir, "error")[0]
 
 
 def _names(ids: Sequence[str], limit: int = 20) -> str:
@@ -112,7 +142,8 @@ def _evaluate_star(task: tuple) -> dict[str, Any]:
 def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
                      out_csv: str | os.PathLike | None = None,
                      nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, jobs: int = 1,
-                     geometry_tolerance: float = GEOMETRY_TOLERANCE, progress: bool = True):
+                     geometry_tolerance: float = GEOMETRY_TOLERANCE, progress: bool = True,
+                     missing: str = "error"):
     """Evaluate every case of two mask folders.
 
     Args:
@@ -123,21 +154,28 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
         jobs: Worker processes (1 runs in this process).
         geometry_tolerance: Tolerance of the grid check.
         progress: Show a tqdm progress bar on stderr.
+        missing: ``"error"`` or ``"skip"`` for references without a prediction
+            (:func:`pair_case_files`).
 
     Returns:
-        pandas DataFrame with one row per case, columns ``CSV_COLUMNS``, sorted by case id.
+        pandas DataFrame with one row per evaluated case, columns ``CSV_COLUMNS``,
+        sorted by case id; ``frame.attrs["skipped_case_ids"]`` lists the skipped cases.
     """
     import pandas as pd
 
     from nnunet_fm.atomic import write_csv
 
     start = time.perf_counter()
-    pairs = match_case_files(pred_dir, ref_dir)
+    pairs, skipped = pair_case_files(pred_dir, ref_dir, missing)
+    if skipped:
+        LOG.warning("%d of %d reference case(s) have no prediction in %s and were skipped: %s", len(skipped),
+                    len(skipped) + len(pairs), pred_dir, _names(skipped))
     tasks = [(case_id, str(ref), str(pred), nsd_tolerance_mm, geometry_tolerance) for case_id, ref, pred in pairs]
     from nnunet_fm.parallel import map_with_progress
 
     rows = map_with_progress(_evaluate_star, tasks, jobs, "evaluate-seg", progress)
     frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+    frame.attrs["skipped_case_ids"] = list(skipped)
     if out_csv is not None:
         write_csv(out_csv, frame)
     flagged = frame[frame["empty_case"] != "none"]

@@ -89,6 +89,37 @@ def test_missing_partner_names_the_cases(folders):
         se.match_case_files(pred_dir, ref_dir)
 
 
+def test_missing_skip_evaluates_the_predicted_cases_and_returns_the_skipped(folders, caplog):
+    ref_dir, pred_dir, expected = folders
+    (pred_dir / "SIJ_1_0002.nii.gz").unlink()
+    (pred_dir / "SIJ_1_0004.nii.gz").unlink()
+    with pytest.raises(ValueError, match=r"2 case\(s\) have no prediction.*--missing skip"):
+        se.evaluate_folders(pred_dir, ref_dir, progress=False)
+    pairs, skipped = se.pair_case_files(pred_dir, ref_dir, "skip")
+    assert [p[0] for p in pairs] == ["SIJ_1_0001", "SIJ_1_0003", "SIJ_1_0005"]
+    assert skipped == ["SIJ_1_0002", "SIJ_1_0004"]
+    with caplog.at_level("WARNING", logger="nnunet_fm.seg_evaluation"):
+        frame = se.evaluate_folders(pred_dir, ref_dir, progress=False, missing="skip")
+    assert list(frame["case_id"]) == ["SIJ_1_0001", "SIJ_1_0003", "SIJ_1_0005"]
+    assert frame.attrs["skipped_case_ids"] == ["SIJ_1_0002", "SIJ_1_0004"]
+    assert frame.set_index("case_id").loc["SIJ_1_0001", "dice"] == pytest.approx(
+        expected["SIJ_1_0001"]["surface_distance"]["dice"], abs=TOL)
+    assert any("2 of 5 reference case(s) have no prediction" in r.getMessage() for r in caplog.records)
+
+
+def test_missing_skip_still_refuses_predictions_without_reference_and_nothing_left(folders, tmp_path):
+    ref_dir, pred_dir, _ = folders
+    (pred_dir / "SIJ_9_0001.nii.gz").write_bytes((ref_dir / "SIJ_1_0001.nii.gz").read_bytes())
+    with pytest.raises(ValueError, match="1 prediction\\(s\\) have no reference"):
+        se.pair_case_files(pred_dir, ref_dir, "skip")
+    empty = tmp_path / "empty_pred"
+    empty.mkdir()
+    with pytest.raises(ValueError, match="none of the 5 reference case"):
+        se.pair_case_files(empty, ref_dir, "skip")
+    with pytest.raises(ValueError, match="missing must be one of"):
+        se.pair_case_files(pred_dir, ref_dir, "ignore")
+
+
 def test_missing_folder_and_duplicate_case(folders, tmp_path):
     ref_dir, pred_dir, _ = folders
     with pytest.raises(FileNotFoundError, match="does not exist"):

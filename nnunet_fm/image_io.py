@@ -197,6 +197,7 @@ def _read_dicom_series(path: Path, max_voxels: int):
             require_regular_file(name, "DICOM slice")
     except (FileNotFoundError, NotRegularFileError) as exc:
         raise ImageReadError(f"{path}: {exc}") from None
+    _check_slice_positions(path, files)
     first = sitk.ImageFileReader()
     first.SetFileName(files[0])
     first.ReadImageInformation()
@@ -206,6 +207,54 @@ def _read_dicom_series(path: Path, max_voxels: int):
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     return reader.Execute()
+
+
+def _slice_tags(files: list[str]) -> list[dict[str, str]]:
+    """Position, orientation and instance number of every slice (header only)."""
+    import SimpleITK as sitk
+
+    tags = []
+    for name in files:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(name)
+        reader.ReadImageInformation()
+        tags.append({key: reader.GetMetaData(key).strip() for key in ("0020|0032", "0020|0037", "0020|0013")
+                     if reader.HasMetaDataKey(key)})
+    return tags
+
+
+def _check_slice_positions(path: Path, files: list[str]) -> None:
+    """Refuse a DICOM series with a duplicated, missing or unevenly spaced slice.
+
+    SimpleITK would stack such slices as if evenly spaced, which later shows up only as
+    a confusing size or geometry mismatch with the mask.
+    """
+    if len(files) < 2:
+        return
+    tags = _slice_tags(files)
+    numbers: dict[str, str] = {}
+    for name, tag in zip(files, tags):
+        number = tag.get("0020|0013")
+        if number and number in numbers:
+            raise ImageReadError(f"{path}: slices {Path(numbers[number]).name} and {Path(name).name} share instance "
+                                 f"number {number} (duplicated slice?)")
+        numbers.setdefault(number or "", name)
+    try:
+        positions = np.array([[float(v) for v in t["0020|0032"].split("\\")] for t in tags])
+        cosines = [float(v) for v in tags[0]["0020|0037"].split("\\")]
+    except (KeyError, ValueError):
+        return  # no usable positions: GDCM's order is all there is
+    normal = np.cross(cosines[:3], cosines[3:6])
+    gaps = np.diff(positions @ normal)
+    step = float(np.median(gaps))
+    for k, gap in enumerate(gaps):
+        pair = f"{Path(files[k]).name} and {Path(files[k + 1]).name}"
+        if abs(gap) < 1e-3:
+            raise ImageReadError(f"{path}: slices {pair} lie at the same position (duplicated slice)")
+        if abs(gap - step) > max(0.01, 0.01 * abs(step)):
+            hint = " (missing slice?)" if abs(gap) > 1.5 * abs(step) else ""
+            raise ImageReadError(f"{path}: uneven slice spacing: {abs(gap):.3g} mm between {pair}, "
+                                 f"{abs(step):.3g} mm elsewhere{hint}")
 
 
 def _check_header(path: Path, size: tuple[int, ...], pixel_id: int, components: int, max_voxels: int) -> None:

@@ -193,3 +193,50 @@ def test_written_image_round_trips_byte_identically(tmp_path):
     image = make_image(volume(), direction=oblique_direction(33))
     a, b = write_image(image, tmp_path / "a.nii.gz"), write_image(image, tmp_path / "b.nii.gz")
     assert a.read_bytes() == b.read_bytes()
+
+
+def write_dicom_series(folder, n_slices=6, spacing_z=3.3, positions=None, numbers=None):
+    """A small oblique single-series DICOM folder; ``positions`` overrides slice indices."""
+    folder.mkdir()
+    array = volume(shape=(n_slices, 12, 10))
+    image = make_image(array, spacing=(0.6, 0.6, spacing_z), direction=oblique_direction(20))
+    d = image.GetDirection()
+    writer = sitk.ImageFileWriter()
+    writer.KeepOriginalImageUIDOn()
+    for k in range(n_slices):
+        s = image[:, :, k]
+        z = k if positions is None else positions[k]
+        s.SetMetaData("0008|0060", "MR")
+        s.SetMetaData("0020|000e", "1.2.826.0.1.3680043.2.1125.7")
+        s.SetMetaData("0020|0037", "\\".join(f"{v:.6f}" for v in (d[0], d[3], d[6], d[1], d[4], d[7])))
+        s.SetMetaData("0020|0032", "\\".join(f"{v:.6f}" for v in image.TransformContinuousIndexToPhysicalPoint((0, 0, z))))
+        s.SetMetaData("0020|0013", str(k + 1 if numbers is None else numbers[k]))
+        writer.SetFileName(str(folder / f"slice{k:02d}.dcm"))
+        writer.Execute(s)
+    return array
+
+
+def test_valid_dicom_series_is_read(tmp_path):
+    array = write_dicom_series(tmp_path / "series")
+    image = judge(lambda: read_image(tmp_path / "series"), accept=True)
+    np.testing.assert_array_equal(sitk.GetArrayFromImage(image), array)
+    assert image.GetSpacing()[2] == pytest.approx(3.3, abs=1e-3)
+
+
+def test_dicom_series_with_a_missing_slice_is_refused(tmp_path):
+    write_dicom_series(tmp_path / "series")
+    (tmp_path / "series" / "slice03.dcm").unlink()
+    judge(lambda: read_image(tmp_path / "series"), accept=False,
+          culprits=["series", "slice02.dcm and slice04.dcm", "missing slice"])
+
+
+def test_dicom_series_with_uneven_spacing_is_refused(tmp_path):
+    write_dicom_series(tmp_path / "series", positions=[0, 1, 2, 3.4, 4, 5])
+    judge(lambda: read_image(tmp_path / "series"), accept=False, culprits=["series", "uneven slice spacing"])
+
+
+def test_dicom_series_with_a_duplicated_slice_is_refused(tmp_path):
+    write_dicom_series(tmp_path / "series", positions=[0, 1, 2, 2, 3, 4])
+    judge(lambda: read_image(tmp_path / "series"), accept=False, culprits=["series", "same position"])
+    write_dicom_series(tmp_path / "numbers", numbers=[1, 2, 3, 3, 5, 6])
+    judge(lambda: read_image(tmp_path / "numbers"), accept=False, culprits=["numbers", "instance number 3"])

@@ -135,7 +135,7 @@ class SavedClassifier:
     booster: Any
     description: Mapping[str, Any] = field(repr=False)
 
-    def _selected_matrix(self, X: Any) -> np.ndarray:
+    def selected_matrix(self, X: Any) -> np.ndarray:
         if hasattr(X, "columns"):
             missing = [c for c in self.feature_columns if c not in X.columns]
             if missing:
@@ -152,7 +152,7 @@ class SavedClassifier:
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """``(n, 2)`` probabilities of non-axSpA and axSpA, like ``XGBClassifier``."""
-        selected = self._selected_matrix(X)
+        selected = self.selected_matrix(X)
         # inplace_predict on float32 is the path XGBClassifier.predict_proba takes.
         positive = np.asarray(self.booster.inplace_predict(selected.astype(np.float32)), dtype=float)
         return np.column_stack([1.0 - positive, positive])

@@ -38,7 +38,7 @@ def shap_contributions(model: Any, features, case_ids: Any = None):
     import xgboost
 
     # the saved model's own imputation and column selection (same float32 input as predict_proba)
-    matrix = model._selected_matrix(features)
+    matrix = model.selected_matrix(features)
     dmatrix = xgboost.DMatrix(matrix.astype(np.float32), feature_names=list(model.selected_features))
     contributions = np.asarray(model.booster.predict(dmatrix, pred_contribs=True), dtype=float)
     margin = np.asarray(model.booster.predict(dmatrix, output_margin=True), dtype=float)

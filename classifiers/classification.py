@@ -28,16 +28,10 @@ from typing import Any, Sequence
 import numpy as np
 
 from nnunet_fm.atomic import write_csv, write_json
+from nnunet_fm.contract import CASES_COLUMNS, SETS as ALL_SETS, CV_SETS as TRAINING_SETS, TEST_SETS
 from nnunet_fm.roc_stats import THRESHOLD_RULE, youden_threshold
 
 LOG = logging.getLogger(__name__)
-
-TRAINING_SETS = ("train", "validation")
-TEST_SETS = ("internal_test", "external_test")
-ALL_SETS = TRAINING_SETS + TEST_SETS
-
-#: Columns ``cases.csv`` must have (section 2 of ARCHITECTURE.md).
-CASES_COLUMNS = ("case_id", "set", "center", "diagnosis", "label", "fold", "age", "sex")
 
 #: Feature-table columns that are bookkeeping, not features.
 FEATURE_META_COLUMNS = ("case_id", "error")

@@ -70,9 +70,14 @@ def validate_dataset_name(name: str, where: str = "dataset name") -> str:
     return name
 
 
+def dataset_folder_prefix(dataset_id: int) -> str:
+    """``Dataset501_``: the part of the dataset folder name fixed by the id."""
+    return f"Dataset{int(dataset_id):03d}_"
+
+
 def dataset_folder_name(dataset_id: int, dataset_name: str) -> str:
     """``Dataset501_SIJFM`` style folder name (nnU-Net convention)."""
-    return f"Dataset{int(dataset_id):03d}_{validate_dataset_name(dataset_name)}"
+    return dataset_folder_prefix(dataset_id) + validate_dataset_name(dataset_name)
 
 
 def case_id(center: int, number: int, width: int = 4) -> str:

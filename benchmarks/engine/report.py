@@ -15,13 +15,15 @@ import math
 from pathlib import Path
 from typing import Any, Optional
 
+from nnunet_fm.contract import PREDICTION_SETS, READER_PAIRS
+
 LOG = logging.getLogger(__name__)
 
-SEG_SETS = {"oof": "internal 5-fold CV (out-of-fold)", "internal_test": "internal test", "external_test": "external test"}
+#: Prediction set -> its name in the report.
+SEG_SETS = dict(zip(PREDICTION_SETS, ("internal 5-fold CV (out-of-fold)", "internal test", "external test")))
 MAIN_SCORE = "score_xgboost"
 SCORE_LABELS = {"score_xgboost": "XGBoost (features of predicted FM)", "score_fm_volume": "FM volume alone",
                 "score_clinical": "clinical (age, sex)"}
-READER_PAIRS = (("resident", "resident_unassisted", "resident_assisted"), ("expert", "expert_unassisted", "expert_assisted"))
 
 
 def _read_json(path: Path) -> Optional[dict]:

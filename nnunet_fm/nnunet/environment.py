@@ -91,7 +91,9 @@ def find_dataset_name(raw: str | os.PathLike, dataset_id: int) -> str:
     Raises:
         FileNotFoundError: No such dataset folder, or more than one.
     """
-    prefix = f"Dataset{int(dataset_id):03d}_"
+    from nnunet_fm.contract import dataset_folder_prefix
+
+    prefix = dataset_folder_prefix(dataset_id)
     found = sorted(p.name[len(prefix):] for p in Path(raw).glob(prefix + "*") if p.is_dir())
     if len(found) != 1:
         raise FileNotFoundError(f"expected one {prefix}NAME folder in {raw}, found {len(found)}: {found}")

@@ -1,0 +1,234 @@
+"""Recipe: a cohort folder (ARCHITECTURE.md, contract 1) from a local copy of the public UCL
+"volume of hyperintense inflammation" (VHI) data, like nnU-Net's own dataset-conversion scripts.
+
+Nothing is downloaded; the recipe only reads the repository's own layout::
+
+    data/images_study/{T1W,STIR}/{Pre_Scans,Post_Scans}/<id>_{T1W,STIR}.nii.gz
+    data/images_study/T1W/Additional_scans/{Pre_Scans,Post_Scans}/<id>_T1W.nii.gz
+    data/segmentations/Disease_region_manual_segmentation/<id>_disease_region.nii.gz
+        .../Test_data/<id>_disease_region.nii.gz        (held-out test scans -> internal_test)
+        .../Additional_data/<id>_disease_region.nii.gz  (extra training scans)
+    data/segmentations/Inflammation_manual_segmentation/<reader>/<id>_inflammation_<reader>.nii.gz
+
+Tasks: ``disease-region`` (masks drawn on T1W; channel ``T1``) and ``inflammation`` (one
+reader's masks drawn on STIR; channel ``STIR``). The numeric id is the patient id, so Pre
+and Post scans of one id are one patient; an id whose mask could belong to either is
+matched by grid, and an id with masks in two sets is refused. The data hold no diagnosis
+and no age/sex, so the cohort is segmentation-only without a clinical baseline; the
+``set`` column fixes the held-out test scans.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnunet_fm.atomic import atomic_dir, write_json, write_text
+from nnunet_fm.image_io import GEOMETRY_TOLERANCE
+
+LOG = logging.getLogger(__name__)
+
+TASKS = ("disease-region", "inflammation")
+READERS = ("R11", "R12", "R21", "R22")
+IMAGES = Path("data/images_study")
+DISEASE_REGION = Path("data/segmentations/Disease_region_manual_segmentation")
+INFLAMMATION = Path("data/segmentations/Inflammation_manual_segmentation")
+#: Mask sub-folder of the disease-region task -> set of its scans.
+DISEASE_REGION_SETS = {"": "train", "Additional_data": "train", "Test_data": "internal_test"}
+#: Masks are qform-only and their direction cosines differ from the image's by up to
+#: 3.5e-5; the converter's default tolerance accepts that.
+SUGGESTED_GEOMETRY_TOLERANCE = GEOMETRY_TOLERANCE
+RECIPE_FILE = "ucl_vhi_import.json"
+_NIFTI = re.compile(r"\.nii(\.gz)?$")
+
+
+class UclLayoutError(ValueError):
+    """The folder does not have the UCL VHI repository's layout, or a scan cannot be matched."""
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One cohort row: patient id, image, mask and the set it belongs to."""
+
+    patient_id: str
+    image: Path
+    mask: Path
+    set_name: str
+
+
+def _task_spec(task: str, reader: str) -> tuple[str, str, list[tuple[Path, str]], re.Pattern]:
+    """(sequence folder, channel name, [(mask folder, set)], mask-name pattern) of a task."""
+    if task == "disease-region":
+        folders = [(DISEASE_REGION / sub, set_name) for sub, set_name in DISEASE_REGION_SETS.items()]
+        return "T1W", "T1", folders, re.compile(r"^(?P<id>[A-Za-z0-9]+)_disease_region\.nii(\.gz)?$")
+    if task == "inflammation":
+        if reader not in READERS:
+            raise ValueError(f"--reader {reader!r} is not one of {list(READERS)}")
+        pattern = re.compile(rf"^(?P<id>[A-Za-z0-9]+)_inflammation_{reader}\.nii(\.gz)?$")
+        return "STIR", "STIR", [(INFLAMMATION / reader, "train")], pattern
+    raise ValueError(f"--task {task!r} is not one of {list(TASKS)}")
+
+
+def image_folders(root: Path, sequence: str) -> list[Path]:
+    """Folders that may hold ``<id>_<sequence>.nii.gz`` (study scans, then additional scans)."""
+    base = root / IMAGES / sequence
+    return [base / "Pre_Scans", base / "Post_Scans",
+            base / "Additional_scans" / "Pre_Scans", base / "Additional_scans" / "Post_Scans"]
+
+
+def find_masks(root: Path, folders: list[tuple[Path, str]], pattern: re.Pattern) -> dict[str, tuple[Path, str]]:
+    """Patient id -> (mask file, set) over the task's mask folders (each not recursive).
+
+    Raises:
+        UclLayoutError: No mask folder exists, or one id has masks in two folders.
+    """
+    if not any((root / folder).is_dir() for folder, _ in folders):
+        raise UclLayoutError(f"{root / folders[0][0]} does not exist; --root must be the UCL VHI repository "
+                             "(the folder holding data/images_study and data/segmentations)")
+    found: dict[str, tuple[Path, str]] = {}
+    for folder, set_name in folders:
+        if not (root / folder).is_dir():
+            continue
+        for path in sorted((root / folder).iterdir()):
+            if not path.is_file() or not _NIFTI.search(path.name):
+                continue
+            match = pattern.match(path.name)
+            if match is None:
+                LOG.warning("%s: not a mask of this task (expected %s); skipped", path, pattern.pattern)
+                continue
+            pid = match.group("id")
+            if pid in found:
+                raise UclLayoutError(f"patient {pid} has masks in two places ({found[pid][0]}, {path}); one patient "
+                                     "cannot be in two sets")
+            found[pid] = (path, set_name)
+    return found
+
+
+def _same_grid(mask: Path, image: Path, tolerance: float) -> bool:
+    """Whether two files' headers describe the same grid (headers only; no voxels read)."""
+    import SimpleITK as sitk
+
+    from nnunet_fm.image_io import Geometry
+
+    def geometry(path: Path) -> Geometry:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()
+        return Geometry(tuple(reader.GetSize()), tuple(reader.GetSpacing()), tuple(reader.GetOrigin()),
+                        tuple(reader.GetDirection()))
+
+    return not geometry(image).differences(geometry(mask), tolerance)
+
+
+def match_image(root: Path, pid: str, mask: Path, sequence: str, tolerance: float) -> Path:
+    """The ``<id>_<sequence>`` image a mask was drawn on.
+
+    An id found in several scan folders (Pre and Post scans of one patient) is matched
+    by grid: exactly one candidate must share the mask's grid.
+
+    Raises:
+        UclLayoutError: No image, or no unique grid match.
+    """
+    names = (f"{pid}_{sequence}.nii.gz", f"{pid}_{sequence}.nii")
+    candidates = [folder / name for folder in image_folders(root, sequence) for name in names
+                  if (folder / name).is_file()]
+    if not candidates:
+        raise UclLayoutError(f"patient {pid}: no image {names[0]} under {root / IMAGES / sequence} for the mask "
+                             f"{mask.name}")
+    if len(candidates) == 1:
+        return candidates[0]
+    on_grid = [c for c in candidates if _same_grid(mask, c, tolerance)]
+    if len(on_grid) != 1:
+        listed = ", ".join(str(c.relative_to(root)) for c in candidates)
+        raise UclLayoutError(f"patient {pid}: the mask {mask.name} matches the grid of {len(on_grid)} of the "
+                             f"images {listed}; expected exactly one")
+    return on_grid[0]
+
+
+def collect_scans(root: str | os.PathLike, task: str = "disease-region", reader: str = "R11",
+                  tolerance: float = SUGGESTED_GEOMETRY_TOLERANCE) -> tuple[list[Scan], str]:
+    """Every (image, mask) scan of a task, and the channel name.
+
+    Raises:
+        ValueError: Unknown task or reader.
+        UclLayoutError: Layout or matching problems (the message names the file or id).
+    """
+    root = Path(root).resolve()
+    sequence, channel, folders, pattern = _task_spec(task, reader)
+    masks = find_masks(root, folders, pattern)
+    if not masks:
+        raise UclLayoutError(f"no {task} masks under {root / folders[0][0]}")
+    scans = [Scan(pid, match_image(root, pid, mask, sequence, tolerance), mask, set_name)
+             for pid, (mask, set_name) in sorted(masks.items(), key=lambda item: _id_key(item[0]))]
+    return scans, channel
+
+
+def _id_key(pid: str) -> tuple:
+    return (0, int(pid), pid) if pid.isdigit() else (1, 0, pid)
+
+
+def _place(source: Path, target: Path, copy: bool) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if copy:
+        shutil.copy2(source, target)
+    else:
+        target.symlink_to(source)
+
+
+def _nifti_suffix(path: Path) -> str:
+    return ".nii.gz" if path.name.endswith(".nii.gz") else ".nii"
+
+
+def _mask_name(scan: Scan) -> str:
+    return f"{scan.patient_id}_mask{_nifti_suffix(scan.mask)}"
+
+
+def _sheet_text(scans: list[Scan], image_column: str) -> str:
+    lines = [f"patient_id,center,set,{image_column},mask"]
+    for scan in scans:
+        lines.append(f"{scan.patient_id},1,{scan.set_name},images/{scan.image.name},masks/{_mask_name(scan)}")
+    return "\n".join(lines) + "\n"
+
+
+def import_ucl_vhi(root: str | os.PathLike, out: str | os.PathLike, task: str = "disease-region",
+                   reader: str = "R11", copy: bool = False, overwrite: bool = False) -> Path:
+    """Build a cohort folder from a local copy of the UCL VHI repository.
+
+    Writes ``OUT/clinical.csv`` (``patient_id, center, set, image_<channel>, mask``; no
+    diagnosis, age or sex: the data have none), ``OUT/images/`` and ``OUT/masks/`` as
+    symbolic links to the source files (or copies), and ``OUT/ucl_vhi_import.json``
+    (task, reader, counts per set, suggested geometry tolerance).
+
+    Args:
+        root: The repository folder (holding ``data/``).
+        out: Cohort folder to create.
+        task: ``disease-region`` or ``inflammation``.
+        reader: Inflammation reader and trial (``R11``, ``R12``, ``R21``, ``R22``).
+        copy: Copy the files instead of linking them.
+        overwrite: Replace an existing cohort folder.
+
+    Returns:
+        The cohort folder.
+    """
+    scans, channel = collect_scans(root, task, reader)
+    image_column = f"image_{channel.lower()}"
+    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+        for scan in scans:
+            _place(scan.image, tmp / "images" / scan.image.name, copy)
+            _place(scan.mask, tmp / "masks" / _mask_name(scan), copy)
+        write_text(tmp / "clinical.csv", _sheet_text(scans, image_column))
+        counts = {name: sum(s.set_name == name for s in scans) for name in ("train", "internal_test")}
+        write_json(tmp / RECIPE_FILE, {
+            "recipe": "nnunet-fm import-ucl-vhi", "task": task, "reader": reader if task == "inflammation" else None,
+            "channel": channel, "files": "copies" if copy else "symbolic links", "counts": counts,
+            "geometry_tolerance": SUGGESTED_GEOMETRY_TOLERANCE,
+            "geometry_note": "masks are qform-only; their direction cosines differ from the image's by up to "
+                             "3.5e-5, accepted by this tolerance",
+            "study": "segmentation-only (no diagnosis); no clinical baseline (no age or sex)"})
+    LOG.info("wrote %s: %d scan(s) (%s) for task %s, channel %s, as %s", out, len(scans),
+             ", ".join(f"{n} {k}" for k, n in counts.items()), task, channel, "copies" if copy else "links")
+    return Path(out)

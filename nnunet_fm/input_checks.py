@@ -137,7 +137,8 @@ def require_regular_file(path: str | os.PathLike, what: str = "file") -> Path:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
         broken = os.path.islink(path)
-        raise FileNotFoundError(f"{what} {path} {'is a broken symbolic link' if broken else 'does not exist'}") from None
+        problem = "is a broken symbolic link" if broken else "does not exist"
+        raise FileNotFoundError(f"{what} {path} {problem}") from None
     except OSError as exc:
         raise NotRegularFileError(f"{what} {path} cannot be inspected ({exc.strerror})") from None
     if not stat.S_ISREG(mode):

@@ -123,11 +123,12 @@ def test_safe_rmtree_deletes_only_marked_folders(tmp_path):
 
 
 def test_stale_partial_of_a_dead_process_is_removed_on_rerun(tmp_path):
+    import os
     import socket
     import subprocess
     import sys
 
-    from nnunet_fm.atomic import PARTIAL_MARKER
+    from nnunet_fm.atomic import PARTIAL_MARKER, _process_identity
 
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
     stale = tmp_path / ".ds.abc123.partial"
@@ -138,10 +139,6 @@ def test_stale_partial_of_a_dead_process_is_removed_on_rerun(tmp_path):
     unmarked.mkdir()
     alive = tmp_path / ".ds.live.partial"  # a run still in progress (this test process): kept
     alive.mkdir()
-    from nnunet_fm.atomic import _process_identity
-
-    import os
-
     (alive / PARTIAL_MARKER).write_text(_process_identity(os.getpid()) + "\n")
     with atomic_dir(tmp_path / "ds") as tmp:
         (tmp / "a").write_text("1")

@@ -107,8 +107,9 @@ def test_non_finite_or_negative_tolerance_is_refused(tolerance):
 
 
 def test_nan_in_a_geometry_is_a_difference():
-    ours = Geometry((5, 4, 3), (0.7, 0.7, 4.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
-    theirs = Geometry((5, 4, 3), (0.7, float("nan"), 4.0), (0.0, 0.0, 0.0), tuple(np.eye(3).ravel()))
+    identity = tuple(np.eye(3).ravel())
+    ours = Geometry((5, 4, 3), (0.7, 0.7, 4.0), (0.0, 0.0, 0.0), identity)
+    theirs = Geometry((5, 4, 3), (0.7, float("nan"), 4.0), (0.0, 0.0, 0.0), identity)
     assert ours.differences(theirs) == ["spacing differs by nan mm (> tolerance 0.0001 mm)"]
 
 

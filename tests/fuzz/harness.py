@@ -24,7 +24,8 @@ def snapshot(folder: Path) -> set[str]:
     return {str(p.relative_to(folder)) for p in folder.rglob("*")} if folder.exists() else set()
 
 
-def call_with_watchdog(func: Callable[[], Any], unblock: Callable[[], None] | None = None) -> tuple[Any, BaseException | None]:
+def call_with_watchdog(func: Callable[[], Any],
+                       unblock: Callable[[], None] | None = None) -> tuple[Any, BaseException | None]:
     """Run ``func`` in a thread; fail the test if it does not return in ``HANG_SECONDS``.
 
     ``unblock`` frees a hung call (e.g. opens the other end of a named pipe) so the

@@ -4,13 +4,8 @@ After ``kill -9`` of a run, pool workers would otherwise keep running (and writi
 orphans; after a plain SIGTERM, Python would exit without running ``finally`` blocks, so
 ``atomic_dir`` could not remove its ``.partial`` folder.
 
-Typical use (``nnunet_fm.parallel``)::
-
-    from nnunet_fm.process_hygiene import worker_pool
-    with worker_pool(jobs) as pool:
-        results = list(pool.map(func, tasks, chunksize=1))
-
-and in the CLI entry point::
+Pools (``nnunet_fm.parallel.map_with_progress``) pass ``die_with_parent`` as the worker
+initializer with ``initargs=(os.getpid(),)``; the CLI entry point wraps a verb in::
 
     with sigterm_raises_interrupt():
         return run(args)
@@ -50,44 +45,6 @@ def die_with_parent(parent_pid: int | None = None) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if parent_pid is not None and os.getppid() != parent_pid:
         os._exit(1)  # the parent is already gone: do no work as an orphan
-
-
-@contextlib.contextmanager
-def worker_pool(jobs: int, mp_context=None) -> Iterator:
-    """A ``ProcessPoolExecutor`` whose workers die with this process and stop on errors.
-
-    On any exception in the block (including Ctrl-C and ``Terminated``), pending tasks
-    are cancelled and the workers are killed instead of finishing their queue.
-
-    Args:
-        jobs: Number of worker processes.
-        mp_context: Optional ``multiprocessing`` context.
-
-    Yields:
-        The executor.
-    """
-    from concurrent.futures import ProcessPoolExecutor
-
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=mp_context, initializer=die_with_parent,
-                               initargs=(os.getpid(),))
-    try:
-        yield pool
-    except BaseException:
-        _kill_workers(pool)
-        raise
-    else:
-        pool.shutdown(wait=True)
-
-
-def _kill_workers(pool) -> None:
-    """Cancel queued tasks and kill the pool's processes (they may be mid-write)."""
-    processes = list((getattr(pool, "_processes", None) or {}).values())
-    pool.shutdown(wait=False, cancel_futures=True)
-    for process in processes:
-        if process.is_alive():
-            process.kill()
-    for process in processes:
-        process.join(timeout=5)
 
 
 @contextlib.contextmanager

@@ -17,7 +17,8 @@ SCRIPT = """
 import os, sys, time
 from pathlib import Path
 from nnunet_fm.atomic import atomic_dir
-from nnunet_fm.process_hygiene import Terminated, sigterm_raises_interrupt, worker_pool
+from nnunet_fm.parallel import map_with_progress
+from nnunet_fm.process_hygiene import Terminated, sigterm_raises_interrupt
 
 def work(i):
     Path(sys.argv[1], f"worker_{os.getpid()}").touch()
@@ -25,8 +26,8 @@ def work(i):
 
 if __name__ == "__main__":
     try:
-        with sigterm_raises_interrupt(), atomic_dir(Path(sys.argv[2]) / "dataset"), worker_pool(2) as pool:
-            list(pool.map(work, range(4)))
+        with sigterm_raises_interrupt(), atomic_dir(Path(sys.argv[2]) / "dataset"):
+            map_with_progress(work, list(range(4)), jobs=2, progress=False)
     except Terminated:
         sys.exit(143)
 """
@@ -99,10 +100,3 @@ def test_sigterm_handler_is_restored():
     with sigterm_raises_interrupt():
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
-
-
-def test_pool_returns_results_in_order():
-    from nnunet_fm.process_hygiene import worker_pool
-
-    with worker_pool(2) as pool:
-        assert list(pool.map(abs, [-3, 1, -2])) == [3, 1, 2]

@@ -11,7 +11,7 @@ Nothing is downloaded; the recipe only reads the repository's own layout::
     data/segmentations/Inflammation_manual_segmentation/<reader>/<id>_inflammation_<reader>.nii.gz
 
 Tasks: ``disease-region`` (masks drawn on T1W; channel ``T1``) and ``inflammation`` (one
-reader's masks drawn on STIR; channel ``STIR``). The numeric id is the patient id, so Pre
+reader's masks drawn on STIR; channel ``STIR``, optionally ``T1`` as a second channel). The numeric id is the patient id, so Pre
 and Post scans of one id are one patient; an id whose mask could belong to either is
 matched by grid, and an id with masks in two sets is refused. The data hold no diagnosis
 and no age/sex, so the cohort is segmentation-only without a clinical baseline; the
@@ -58,6 +58,7 @@ class Scan:
     image: Path
     mask: Path
     set_name: str
+    t1_image: Path | None = None  # second channel of the inflammation task (``with_t1``)
 
 
 def _task_spec(task: str, reader: str) -> tuple[str, str, list[tuple[Path, str]], re.Pattern]:
@@ -149,9 +150,25 @@ def match_image(root: Path, pid: str, mask: Path, sequence: str, tolerance: floa
     return on_grid[0]
 
 
+def t1w_partner(root: Path, pid: str, stir: Path) -> Path:
+    """The T1W scan of the same session as a STIR scan (same ``Pre_Scans``/``Post_Scans`` folder).
+
+    Raises:
+        UclLayoutError: The T1W scan is missing.
+    """
+    partner = root / IMAGES / "T1W" / stir.parent.name / stir.name.replace("_STIR", "_T1W")
+    if not partner.is_file():
+        raise UclLayoutError(f"patient {pid}: no T1W scan {partner.relative_to(root)} beside {stir.name}")
+    return partner
+
+
 def collect_scans(root: str | os.PathLike, task: str = "disease-region", reader: str = "R11",
-                  tolerance: float = SUGGESTED_GEOMETRY_TOLERANCE) -> tuple[list[Scan], str]:
-    """Every (image, mask) scan of a task, and the channel name.
+                  tolerance: float = SUGGESTED_GEOMETRY_TOLERANCE,
+                  with_t1: bool = False) -> tuple[list[Scan], tuple[str, ...]]:
+    """Every (image, mask) scan of a task, and the channel names.
+
+    ``with_t1`` (inflammation only) adds the same session's T1W scan as a second channel;
+    the converter resamples it onto the STIR grid when the grids differ.
 
     Raises:
         ValueError: Unknown task or reader.
@@ -162,9 +179,13 @@ def collect_scans(root: str | os.PathLike, task: str = "disease-region", reader:
     masks = find_masks(root, folders, pattern)
     if not masks:
         raise UclLayoutError(f"no {task} masks under {root / folders[0][0]}")
-    scans = [Scan(pid, match_image(root, pid, mask, sequence, tolerance), mask, set_name)
-             for pid, (mask, set_name) in sorted(masks.items(), key=lambda item: _id_key(item[0]))]
-    return scans, channel
+    if with_t1 and task != "inflammation":
+        raise ValueError("--with-t1 adds T1W to the inflammation task (the disease-region masks are on T1W already)")
+    scans = []
+    for pid, (mask, set_name) in sorted(masks.items(), key=lambda item: _id_key(item[0])):
+        image = match_image(root, pid, mask, sequence, tolerance)
+        scans.append(Scan(pid, image, mask, set_name, t1w_partner(root, pid, image) if with_t1 else None))
+    return scans, ((channel, "T1") if with_t1 else (channel,))
 
 
 def _id_key(pid: str) -> tuple:
@@ -187,15 +208,18 @@ def _mask_name(scan: Scan) -> str:
     return f"{scan.patient_id}_mask{_nifti_suffix(scan.mask)}"
 
 
-def _sheet_text(scans: list[Scan], image_column: str) -> str:
-    lines = [f"patient_id,center,set,{image_column},mask"]
+def _sheet_text(scans: list[Scan], channels: tuple[str, ...]) -> str:
+    columns = ",".join(f"image_{c.lower()}" for c in channels)
+    lines = [f"patient_id,center,set,{columns},mask"]
     for scan in scans:
-        lines.append(f"{scan.patient_id},1,{scan.set_name},images/{scan.image.name},masks/{_mask_name(scan)}")
+        images = [scan.image] + ([scan.t1_image] if scan.t1_image is not None else [])
+        paths = ",".join(f"images/{p.name}" for p in images)
+        lines.append(f"{scan.patient_id},1,{scan.set_name},{paths},masks/{_mask_name(scan)}")
     return "\n".join(lines) + "\n"
 
 
 def import_ucl_vhi(root: str | os.PathLike, out: str | os.PathLike, task: str = "disease-region",
-                   reader: str = "R11", copy: bool = False, overwrite: bool = False) -> Path:
+                   reader: str = "R11", copy: bool = False, overwrite: bool = False, with_t1: bool = False) -> Path:
     """Build a cohort folder from a local copy of the UCL VHI repository.
 
     Writes ``OUT/clinical.csv`` (``patient_id, center, set, image_<channel>, mask``; no
@@ -210,25 +234,28 @@ def import_ucl_vhi(root: str | os.PathLike, out: str | os.PathLike, task: str = 
         reader: Inflammation reader and trial (``R11``, ``R12``, ``R21``, ``R22``).
         copy: Copy the files instead of linking them.
         overwrite: Replace an existing cohort folder.
+        with_t1: Inflammation task: add the T1W scan as a second channel (``image_t1``).
 
     Returns:
         The cohort folder.
     """
-    scans, channel = collect_scans(root, task, reader)
-    image_column = f"image_{channel.lower()}"
+    scans, channels = collect_scans(root, task, reader, with_t1=with_t1)
     with atomic_dir(Path(out), overwrite=overwrite) as tmp:
         for scan in scans:
             _place(scan.image, tmp / "images" / scan.image.name, copy)
+            if scan.t1_image is not None:
+                _place(scan.t1_image, tmp / "images" / scan.t1_image.name, copy)
             _place(scan.mask, tmp / "masks" / _mask_name(scan), copy)
-        write_text(tmp / "clinical.csv", _sheet_text(scans, image_column))
+        write_text(tmp / "clinical.csv", _sheet_text(scans, channels))
         counts = {name: sum(s.set_name == name for s in scans) for name in ("train", "internal_test")}
         write_json(tmp / RECIPE_FILE, {
             "recipe": "nnunet-fm import-ucl-vhi", "task": task, "reader": reader if task == "inflammation" else None,
-            "channel": channel, "files": "copies" if copy else "symbolic links", "counts": counts,
+            "channels": list(channels), "files": "copies" if copy else "symbolic links", "counts": counts,
             "geometry_tolerance": SUGGESTED_GEOMETRY_TOLERANCE,
             "geometry_note": "masks are qform-only; their direction cosines differ from the image's by up to "
                              "3.5e-5, accepted by this tolerance",
             "study": "segmentation-only (no diagnosis); no clinical baseline (no age or sex)"})
-    LOG.info("wrote %s: %d scan(s) (%s) for task %s, channel %s, as %s", out, len(scans),
-             ", ".join(f"{n} {k}" for k, n in counts.items()), task, channel, "copies" if copy else "links")
+    LOG.info("wrote %s: %d scan(s) (%s) for task %s, channels %s, as %s", out, len(scans),
+             ", ".join(f"{n} {k}" for k, n in counts.items()), task, "+".join(channels),
+             "copies" if copy else "links")
     return Path(out)

@@ -22,6 +22,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="disease-region (T1W) or inflammation (STIR)")
     parser.add_argument("--reader", default="R11", choices=("R11", "R12", "R21", "R22"),
                         help="inflammation reader x, trial y (default R11)")
+    parser.add_argument("--with-t1", action="store_true",
+                        help="inflammation task: add the same session's T1W scan as a second channel")
     parser.add_argument("--copy", action="store_true", help="copy the files (default: symbolic links)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing cohort folder")
     return parser
@@ -32,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
     from dataset_conversion.ucl_vhi import import_ucl_vhi
 
     import_ucl_vhi(args.root, args.out, task=args.task, reader=args.reader, copy=args.copy,
-                   overwrite=args.overwrite)
+                   overwrite=args.overwrite, with_t1=args.with_t1)
     return 0

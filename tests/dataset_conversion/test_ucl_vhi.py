@@ -82,12 +82,36 @@ def test_inflammation_cohort_converts_to_a_segmentation_only_stir_dataset(ucl_ro
 
 
 @needs_sample
+def test_inflammation_with_t1_gives_two_channels_resampled_where_grids_differ(ucl_root, tmp_path):
+    import SimpleITK as sitk
+
+    from dataset_conversion.converter import convert_cohort
+
+    # 4386's T1W moved by 0.0036 mm, as the full data's 1012 T1W is against its STIR.
+    t1w = ucl_root / "data/images_study/T1W/Post_Scans/4386_T1W.nii.gz"
+    image = sitk.ReadImage(str(REAL_SAMPLE / "4386/t1w.nii.gz"))
+    image.SetOrigin(tuple(o + 0.0036 for o in image.GetOrigin()))
+    t1w.unlink()
+    sitk.WriteImage(image, str(t1w))
+    cohort = import_ucl_vhi(ucl_root, tmp_path / "cohort", task="inflammation", with_t1=True)
+    assert list(read_rows(cohort)[0])[3:5] == ["image_stir", "image_t1"]
+    raw = tmp_path / "raw"
+    ds = convert_cohort(cohort, raw, 532, n_folds=2, jobs=1)
+    assert json.loads((ds / "dataset.json").read_text())["channel_names"] == {"0": "STIR", "1": "T1"}
+    key = {r["patient_id"]: r["case_id"]
+           for r in csv.DictReader((raw / "Dataset532_SIJFM.id_key.csv").read_text().splitlines())}
+    assert json.loads((ds / "dataset_meta.json").read_text())["resampled_cases"] == {key["4386"]: ["T1"]}
+    with pytest.raises(ValueError, match="--with-t1 adds T1W to the inflammation task"):
+        collect_scans(ucl_root, "disease-region", with_t1=True)
+
+
+@needs_sample
 def test_pre_and_post_scans_of_one_id_are_matched_by_grid(ucl_root, tmp_path):
     t1w = ucl_root / "data/images_study/T1W"
     # 1013 also has a Post scan, on 4386's grid: the 1013 mask belongs to the Pre scan.
     link(REAL_SAMPLE / "4386/t1w.nii.gz", t1w / "Post_Scans/1013_T1W.nii.gz")
     scans, channel = collect_scans(ucl_root, "disease-region")
-    assert channel == "T1" and scans[0].image == t1w / "Pre_Scans/1013_T1W.nii.gz"
+    assert channel == ("T1",) and scans[0].image == t1w / "Pre_Scans/1013_T1W.nii.gz"
     # A second copy on the same grid cannot be told apart: refused, naming both.
     (t1w / "Post_Scans/1013_T1W.nii.gz").unlink()
     link(REAL_SAMPLE / "1013/t1w.nii.gz", t1w / "Additional_scans/Post_Scans/1013_T1W.nii.gz")

@@ -221,42 +221,79 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
     Returns:
         The content of ``classifier.json``.
     """
-    import pandas as pd
-
-    from classifiers.model_io import load_model, package_versions, save_model
-    from classifiers.pipeline import (build_clinical_pipeline, clinical_features, fm_volume_scores,
-                                      gain_importances, jsonable_params, out_of_fold_scores,
-                                      selected_feature_names, tune_pipeline)
+    from classifiers.pipeline import tune_pipeline
 
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    cases = load_cases(cases_csv)
-    check_no_patient_overlap(cases)
-    features, feature_columns = load_features(feature_csvs)
-    data, excluded = join_features(cases, features)
-    check_no_patient_overlap(data)
-
-    is_train = data["set"].isin(TRAINING_SETS).to_numpy()
-    train, test = data.loc[is_train].reset_index(drop=True), data.loc[~is_train].reset_index(drop=True)
-    if train.empty:
-        raise ValueError("no training cases (set train/validation) with features")
-    if test.empty:
-        LOG.warning("no test cases (internal_test/external_test) with features; only training scores are written")
+    cases, train, test, feature_columns, excluded = _training_and_test_rows(feature_csvs, cases_csv)
     X_train, y_train = train[feature_columns], train["label"].to_numpy(dtype=int)
     X_test = test[feature_columns]
-    LOG.info("classifying: %d training cases (%d axSpA), %d test cases, %d feature columns",
-             len(train), int(y_train.sum()), len(test), len(feature_columns))
 
     # 1. Hyper-parameters: randomised search, inner stratified CV on training cases only.
     tic = time.perf_counter()
     search = tune_pipeline(X_train, y_train, cv_folds=inner_cv_folds, n_iter=n_iter,
                            random_state=random_state, max_features=max_features, n_jobs=n_jobs)
     model = search.best_estimator_
-    best = int(search.best_index_)
     LOG.info("search: %d candidates x %d folds in %.1f s; inner-CV AUC %.3f", n_iter, inner_cv_folds,
              time.perf_counter() - tic, search.best_score_)
 
-    # 2. Out-of-fold training scores -> operating threshold (never looks at test cases).
+    # 2-3. Out-of-fold threshold, test scores and the baselines.
+    predictions, threshold = _score_cases(model, cases, train, test, feature_columns, inner_cv_folds,
+                                          random_state, n_jobs)
+
+    # 4. Model files, checked by reloading them before anything refers to them.
+    drift = _save_checked_model(model, out_dir, feature_columns, threshold, random_state, search.best_params_,
+                                y_train, check_frames=[X_train, X_test])
+    from classifiers.pipeline import gain_importances
+
+    write_csv(out_dir / "feature_importances.csv", gain_importances(model, feature_columns))
+    write_csv(out_dir / "predictions.csv", predictions[list(PREDICTION_COLUMNS)])
+
+    summary = _classifier_summary(search, model, predictions, threshold, feature_columns, excluded, drift,
+                                  random_state=random_state, inner_cv_folds=inner_cv_folds, n_iter=n_iter,
+                                  max_features=max_features)
+    # input files by name only: results must not reveal the machine's directory layout
+    summary["feature_csvs"] = [Path(p).name for p in feature_csvs]
+    summary["cases_csv"] = Path(cases_csv).name
+    summary["elapsed_s"] = round(time.perf_counter() - started, 2)
+    write_json(out_dir / "classifier.json", summary)
+    LOG.info("classify done in %.1f s: threshold %.4f, %s", summary["elapsed_s"], threshold,
+             ", ".join(f"{k} AUC {v['score_xgboost']:.3f}" for k, v in summary["auc_descriptive"].items()
+                       if v.get("score_xgboost") is not None))
+    return summary
+
+
+def _training_and_test_rows(feature_csvs: Sequence[str | os.PathLike], cases_csv: str | os.PathLike):
+    """Cases joined with their features, split into training and test rows (checked).
+
+    Returns:
+        ``(cases, train, test, feature_columns, excluded)``.
+    """
+    cases = load_cases(cases_csv)
+    check_no_patient_overlap(cases)
+    features, feature_columns = load_features(feature_csvs)
+    data, excluded = join_features(cases, features)
+    check_no_patient_overlap(data)
+    is_train = data["set"].isin(TRAINING_SETS).to_numpy()
+    train, test = data.loc[is_train].reset_index(drop=True), data.loc[~is_train].reset_index(drop=True)
+    if train.empty:
+        raise ValueError("no training cases (set train/validation) with features")
+    if test.empty:
+        LOG.warning("no test cases (internal_test/external_test) with features; only training scores are written")
+    LOG.info("classifying: %d training cases (%d axSpA), %d test cases, %d feature columns",
+             len(train), int(train["label"].astype(int).sum()), len(test), len(feature_columns))
+    return cases, train, test, feature_columns, excluded
+
+
+def _score_cases(model: Any, cases: Any, train: Any, test: Any, feature_columns: list[str], inner_cv_folds: int,
+                 random_state: int, n_jobs: int) -> tuple[Any, float]:
+    """Prediction rows of every case (XGBoost, FM volume, clinical) and the Youden threshold."""
+    import pandas as pd
+
+    from classifiers.pipeline import build_clinical_pipeline, clinical_features, fm_volume_scores, out_of_fold_scores
+
+    X_train, y_train, X_test = train[feature_columns], train["label"].to_numpy(dtype=int), test[feature_columns]
+    # Out-of-fold training scores -> operating threshold (never looks at test cases).
     # The hyper-parameters were picked on all training cases, so these scores (and their
     # AUC) are mildly optimistic; they serve to place the threshold, not to report accuracy.
     oof = out_of_fold_scores(model, X_train, y_train, inner_cv_folds, random_state, n_jobs=n_jobs)
@@ -266,7 +303,7 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
                     threshold)
     test_scores = model.predict_proba(X_test)[:, 1] if len(test) else np.empty(0)
 
-    # 3. Baselines.
+    # Baselines.
     clinical_model = build_clinical_pipeline(random_state)
     clin_train, clin_test = clinical_features(train), clinical_features(test)
     clin_oof = out_of_fold_scores(clinical_model, clin_train, y_train, inner_cv_folds, random_state)
@@ -284,32 +321,40 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
     ], ignore_index=True)
     order = {case_id: i for i, case_id in enumerate(cases["case_id"])}
     predictions = predictions.sort_values("case_id", key=lambda s: s.map(order), kind="stable")
-    predictions = predictions.reset_index(drop=True)
+    return predictions.reset_index(drop=True), threshold
 
-    # 4. Model files, checked by reloading them before anything refers to them.
-    summary_for_model = {"n_training_cases": int(len(train)), "n_training_axspa": int(y_train.sum())}
+
+def _save_checked_model(model: Any, out_dir: Path, feature_columns: list[str], threshold: float, random_state: int,
+                        best_params: dict, y_train: np.ndarray, check_frames: list) -> float:
+    """Save the model, reload it and return the largest score difference (raises above 1e-6)."""
+    import pandas as pd
+
+    from classifiers.model_io import load_model, save_model
+
+    summary_for_model = {"n_training_cases": int(len(y_train)), "n_training_axspa": int(y_train.sum())}
     save_model(model, out_dir / "model", feature_columns, threshold, random_state,
-               hyper_parameters=search.best_params_, extra=summary_for_model)
+               hyper_parameters=best_params, extra=summary_for_model)
     reloaded = load_model(out_dir / "model")
-    check_rows = pd.concat([X_train, X_test], ignore_index=True)
+    check_rows = pd.concat(check_frames, ignore_index=True)
     drift = float(np.max(np.abs(reloaded.predict_proba(check_rows) - model.predict_proba(check_rows))))
     if drift > 1e-6:
         raise RuntimeError(f"saved model does not reproduce the fitted one (max difference {drift:.2e})")
+    return drift
 
-    importances = gain_importances(model, feature_columns)
-    write_csv(out_dir / "feature_importances.csv", importances)
-    write_csv(out_dir / "predictions.csv", predictions[list(PREDICTION_COLUMNS)])
 
-    results = search.cv_results_
-    summary = {
+def _classifier_summary(search: Any, model: Any, predictions: Any, threshold: float, feature_columns: list[str],
+                        excluded: list, drift: float, **settings: int) -> dict[str, Any]:
+    """The content of ``classifier.json`` (without input names and elapsed time)."""
+    from classifiers.model_io import package_versions
+    from classifiers.pipeline import jsonable_params, selected_feature_names
+
+    best = int(search.best_index_)
+    return {
         "model": "XGBoost on FM features (impute median -> variance filter -> top-k F test -> XGBClassifier)",
-        "random_state": int(random_state),
-        "inner_cv_folds": int(inner_cv_folds),
-        "n_iter": int(n_iter),
-        "max_features": int(max_features),
+        **{key: int(value) for key, value in settings.items()},
         "best_params": jsonable_params(search.best_params_),
         "inner_cv_auc": float(search.best_score_),
-        "inner_cv_auc_sd": float(results["std_test_score"][best]),
+        "inner_cv_auc_sd": float(search.cv_results_["std_test_score"][best]),
         "threshold": float(threshold),
         "threshold_method": "Youden index (pROC thresholds, nnunet_fm.roc_stats.youden_threshold) on "
                             "out-of-fold (cross_val_predict) training scores; applied unchanged to test sets",
@@ -320,18 +365,10 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
         "n_after_variance_filter": int(model.named_steps["variance"].get_support().sum()),
         "selected_features": selected_feature_names(model, feature_columns),
         "excluded_cases": excluded,
-        "feature_csvs": [str(p) for p in feature_csvs],
-        "cases_csv": str(cases_csv),
         "model_dir": "model",
         "model_roundtrip_max_abs_diff": drift,
         "versions": package_versions(),
-        "elapsed_s": round(time.perf_counter() - started, 2),
     }
-    write_json(out_dir / "classifier.json", summary)
-    LOG.info("classify done in %.1f s: threshold %.4f, %s", summary["elapsed_s"], threshold,
-             ", ".join(f"{k} AUC {v['score_xgboost']:.3f}" for k, v in summary["auc_descriptive"].items()
-                       if v.get("score_xgboost") is not None))
-    return summary
 
 
 def _prediction_rows(rows: Any, xgb_scores: np.ndarray, volume: np.ndarray, clinical: np.ndarray,

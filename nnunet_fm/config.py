@@ -194,13 +194,14 @@ class RunConfig:
     Attributes:
         name: Run name; results go to ``out_dir/name``.
         data_dir: User data laid out as the converter expects; ``None`` = synthetic cohort.
-        out_dir: Folder of reports (``results``).
+        out_dir: Folder of reports (``results/runs``, git-ignored: a user's run never
+            overwrites the committed reference run in ``results/quick-synthetic``).
         work_dir: Folder of large intermediate data (raw, preprocessed, models, masks).
     """
 
     name: str = "quick-synthetic"
     data_dir: Optional[str] = None
-    out_dir: str = "results"
+    out_dir: str = "results/runs"
     work_dir: str = "work_runs"
     synth: SynthConfig = field(default_factory=SynthConfig)
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
@@ -219,7 +220,7 @@ class RunConfig:
         """Human-readable data source, written into every report heading."""
         if self.data_dir is None:
             return f"synthetic two-center SIJ phantom cohort (scale {self.synth.scale:g}, seed {self.synth.seed})"
-        return f"user data at {self.data_dir}"
+        return f"user data ({Path(self.data_dir).name})"  # the folder's name: reports stay portable
 
     @property
     def is_synthetic(self) -> bool:

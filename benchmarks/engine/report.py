@@ -100,8 +100,49 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
         summary["operating_point"] = roc.get("operating_point")
     readers = _read_json(run_dir / "reader_study" / "reader_study.json")
     if readers is not None:
-        summary["reader_study"] = {"simulated": config.is_synthetic, **readers}
+        summary["reader_study"] = {"simulated": config.is_synthetic, **_portable_reader_paths(readers)}
     return summary
+
+
+def _portable_reader_paths(readers: dict[str, Any]) -> dict[str, Any]:
+    """Reader-study record with absolute folders (written by older versions) reduced to their names."""
+    def name(value: Any) -> Any:
+        return Path(value).name if isinstance(value, str) and Path(value).is_absolute() else value
+
+    out = dict(readers)
+    if "reference" in out:
+        out["reference"] = name(out["reference"])
+    if isinstance(out.get("reader_folders"), dict):
+        out["reader_folders"] = {k: name(v) for k, v in out["reader_folders"].items()}
+    return out
+
+
+def default_reference_run() -> Path:
+    """The committed reference run (``results/quick-synthetic`` of this checkout)."""
+    return Path(__file__).resolve().parents[2] / "results" / "quick-synthetic"
+
+
+def _headline(summary: dict[str, Any]) -> dict[str, Optional[float]]:
+    """The four headline figures of a summary (None where not run)."""
+    seg, cls = summary.get("segmentation", {}), summary.get("classification", {})
+    cv = seg.get("oof", {}).get("cross_validation") or {}
+    return {
+        "FM DSC, internal 5-fold CV": cv.get("mean_dice"),
+        "FM DSC, external test": seg.get("external_test", {}).get("mean_dice"),
+        "axSpA AUC, internal test": cls.get("internal_test", {}).get(MAIN_SCORE, {}).get("auc"),
+        "axSpA AUC, external test": cls.get("external_test", {}).get(MAIN_SCORE, {}).get("auc"),
+    }
+
+
+def render_reference_comparison(summary: dict[str, Any], reference: dict[str, Any]) -> str:
+    """A short table of this run's headline figures beside the committed reference run's."""
+    lines = ["", f"## Beside the committed reference run ({reference.get('run')}, profile {reference.get('profile')})",
+             "", "| metric | reference | this run |", "|---|---|---|"]
+    ours, theirs = _headline(summary), _headline(reference)
+    for key, value in ours.items():
+        fmt = _pct if "DSC" in key else _f3
+        lines.append(f"| {key} | {fmt(theirs[key])} | {fmt(value)} |")
+    return "\n".join(lines) + "\n"
 
 
 def _reader_rows(summary: dict[str, Any], paper: dict[str, Any]) -> list[str]:
@@ -254,8 +295,14 @@ def plot_dsc_distribution(run_dir: Path, target: Path) -> Optional[Path]:
     return target
 
 
-def build_report(run_dir: str | Path) -> Path:
-    """Write ``report.md``, ``summary.json`` and ``dsc_distribution.png`` of a run folder."""
+def build_report(run_dir: str | Path, reference_dir: str | Path | None = None) -> Path:
+    """Write ``report.md``, ``summary.json`` and ``dsc_distribution.png`` of a run folder.
+
+    Args:
+        run_dir: The run's results folder.
+        reference_dir: A finished run to compare the headline figures with (default: the
+            committed reference run, when present and not ``run_dir`` itself).
+    """
     from nnunet_fm.atomic import write_json, write_text
     from nnunet_fm.paper_targets import load_paper_targets
 
@@ -265,4 +312,12 @@ def build_report(run_dir: str | Path) -> Path:
     summary = collect_summary(run_dir)
     write_json(run_dir / "summary.json", summary)
     plot_dsc_distribution(run_dir, run_dir / "dsc_distribution.png")
-    return write_text(run_dir / "report.md", render_markdown(summary, load_paper_targets()))
+    text = render_markdown(summary, load_paper_targets())
+    reference_dir = Path(reference_dir) if reference_dir is not None else default_reference_run()
+    reference_file = reference_dir / "summary.json"
+    if reference_file.is_file() and reference_dir.resolve() != run_dir.resolve():
+        reference = json.loads(reference_file.read_text(encoding="utf-8"))
+        same_run = all(reference.get(k) == summary.get(k) for k in ("run", "git_commit", "segmentation"))
+        if not same_run:  # a copy of the reference is the reference: nothing to compare
+            text += render_reference_comparison(summary, reference)
+    return write_text(run_dir / "report.md", text)

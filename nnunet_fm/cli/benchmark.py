@@ -16,7 +16,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--config", help="run config YAML (see nnunet_fm/config.py); flags below override it")
     p.add_argument("--profile", choices=("quick", "paper"), help="nnU-Net profile (default quick)")
     p.add_argument("--data", help="your cohort folder (clinical.csv + images + masks); default: synthetic cohort")
-    p.add_argument("--out", help="results root (default results)")
+    p.add_argument("--out", help="results root (default results/runs, git-ignored)")
     p.add_argument("--work", help="root for large intermediate data (default work_runs)")
     p.add_argument("--name", help="run name (default quick-synthetic)")
     p.add_argument("--scale", type=float, help="synthetic cohort scale (1.0 = the paper's 706 patients)")

@@ -120,3 +120,24 @@ def test_report_is_rebuilt_from_the_result_files_alone(tiny_run, tmp_path):
 def test_a_changed_config_is_refused_for_the_same_run_name(tiny_run):
     _, config, _ = tiny_run
     assert main(["benchmark", "--config", str(config), "--seed", "8"]) == 1
+
+
+def test_run_outputs_record_no_absolute_path(tiny_run):
+    """Results are portable: no JSON or Markdown of the run names a folder of this machine."""
+    root, _, run = tiny_run
+
+    def strings(value):
+        if isinstance(value, dict):
+            return [s for v in value.values() for s in strings(v)]
+        if isinstance(value, list):
+            return [s for v in value for s in strings(v)]
+        return [value] if isinstance(value, str) else []
+
+    files = sorted(run.rglob("*.json")) + sorted(run.rglob("*.md"))
+    assert any(p.name == "summary.json" for p in files) and any(p.name == "roc_stats.json" for p in files)
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert str(root) not in text, f"{path.relative_to(run)} records the machine path {root}"
+        if path.suffix == ".json":
+            absolute = [s for s in strings(json.loads(text)) if s.startswith("/")]
+            assert not absolute, f"{path.relative_to(run)} records absolute path(s) {absolute[:3]}"

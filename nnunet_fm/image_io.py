@@ -51,6 +51,10 @@ class TruncatedImageError(ImageReadError):
     """The file holds fewer voxel bytes than its header declares."""
 
 
+class NonFiniteImageError(ImageReadError):
+    """A float NIfTI stores NaN or infinite voxels (which SimpleITK would read as 0)."""
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Voxel grid of an image in SimpleITK order (x, y, z)."""
@@ -119,7 +123,8 @@ def is_dicom_dir(path: str | os.PathLike) -> bool:
     return bool(sitk.ImageSeriesReader.GetGDCMSeriesIDs(str(path)))
 
 
-def read_image(path: str | os.PathLike, pixel_type: int | None = None, max_voxels: int = DEFAULT_MAX_VOXELS):
+def read_image(path: str | os.PathLike, pixel_type: int | None = None, max_voxels: int = DEFAULT_MAX_VOXELS,
+               refuse_nonfinite: bool = False):
     """Read a volume (NIfTI, NRRD, MHA/MHD) or a DICOM series folder, completely or not at all.
 
     Before any voxel is read, the header is checked: only regular files (a symlink to one
@@ -133,19 +138,24 @@ def read_image(path: str | os.PathLike, pixel_type: int | None = None, max_voxel
         path: File or DICOM folder.
         pixel_type: Optional SimpleITK pixel type to cast to (e.g. ``sitk.sitkFloat32``).
         max_voxels: Largest accepted number of voxels (``DEFAULT_MAX_VOXELS``).
+        refuse_nonfinite: Refuse a float NIfTI that stores NaN or inf voxels, which
+            SimpleITK silently reads as 0 (NRRD/MHA keep them, so callers see them).
 
     Returns:
         A 3-D ``SimpleITK.Image`` in its native geometry.
 
     Raises:
-        ImageReadError: Every failure, naming the file (``ImageTooLargeError`` and
-            ``TruncatedImageError`` are subclasses).
+        ImageReadError: Every failure, naming the file (``ImageTooLargeError``,
+            ``TruncatedImageError`` and ``NonFiniteImageError`` are subclasses).
     """
     path = Path(path)
     if not os.path.lexists(path):
         raise ImageReadError(f"{path}: file or folder does not exist")
     try:
-        image = _read_dicom_series(path, max_voxels) if path.is_dir() else _read_file(path, max_voxels)
+        if path.is_dir():
+            image = _read_dicom_series(path, max_voxels)
+        else:
+            image = _read_file(path, max_voxels, refuse_nonfinite)
     except ImageReadError:
         raise
     except RuntimeError as exc:  # SimpleITK reports every IO failure as RuntimeError
@@ -159,7 +169,7 @@ def read_image(path: str | os.PathLike, pixel_type: int | None = None, max_voxel
     return image
 
 
-def _read_file(path: Path, max_voxels: int):
+def _read_file(path: Path, max_voxels: int, refuse_nonfinite: bool):
     import SimpleITK as sitk
 
     from nnunet_fm.input_checks import NotRegularFileError, require_regular_file
@@ -174,7 +184,7 @@ def _read_file(path: Path, max_voxels: int):
     _check_header(path, tuple(reader.GetSize()), reader.GetPixelID(), reader.GetNumberOfComponents(), max_voxels)
     _check_detached_data_file(path)
     if path.name.lower().endswith(_NIFTI_SUFFIXES):
-        _check_nifti_complete(path)
+        _check_nifti(path, refuse_nonfinite)
     try:
         return reader.Execute()
     except RuntimeError as exc:  # the header was fine, so the voxel data is short or damaged
@@ -281,18 +291,32 @@ def _check_header(path: Path, size: tuple[int, ...], pixel_id: int, components: 
                                  f"{max_voxels:,} (raise the maximum voxel count to read it)")
 
 
-def _nifti_expected_bytes(path: Path, header: bytes) -> int | None:
-    """``vox_offset + voxels * bytes per voxel`` from a NIfTI-1/-2 header (``None``: not NIfTI)."""
+@dataclass(frozen=True)
+class _NiftiLayout:
+    """Where a NIfTI file's voxels are: byte offset, count, size, and float dtype if any."""
+
+    offset: int
+    voxels: int
+    itemsize: int
+    float_dtype: str | None
+
+    @property
+    def expected_bytes(self) -> int:
+        return self.offset + self.voxels * self.itemsize
+
+
+def _nifti_layout(header: bytes) -> _NiftiLayout | None:
+    """Parse a NIfTI-1/-2 header (``None``: not NIfTI, e.g. an ``.hdr``/``.img`` pair)."""
     import struct
 
     for order in "<>":
         if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
             dims = struct.unpack(order + "8h", header[40:56])
-            bitpix = struct.unpack(order + "h", header[72:74])[0]
+            datatype, bitpix = struct.unpack(order + "2h", header[70:74])
             offset = max(int(struct.unpack(order + "f", header[108:112])[0]), 352)  # 348 + extension flag
             break
         if len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
-            bitpix = struct.unpack(order + "h", header[14:16])[0]
+            datatype, bitpix = struct.unpack(order + "2h", header[12:16])
             dims = struct.unpack(order + "8q", header[16:80])
             offset = max(int(struct.unpack(order + "q", header[168:176])[0]), 544)
             break
@@ -300,39 +324,57 @@ def _nifti_expected_bytes(path: Path, header: bytes) -> int | None:
         return None
     n_dims = min(max(int(dims[0]), 0), 7)
     voxels = math.prod(max(int(d), 1) for d in dims[1:n_dims + 1])
-    return offset + voxels * max(bitpix, 0) // 8
+    floats = {16: "f4", 64: "f8"}  # NIfTI codes of FLOAT32 and FLOAT64
+    dtype = order + floats[datatype] if datatype in floats else None
+    return _NiftiLayout(offset, voxels, max(int(bitpix), 0) // 8, dtype)
 
 
-def _check_nifti_complete(path: Path) -> None:
-    """Refuse a NIfTI whose (decompressed) length is shorter than its header declares.
+def _scan_nifti(path: Path, count_nonfinite: bool) -> tuple[_NiftiLayout | None, int, int]:
+    """Stream a NIfTI file once: ``(layout, bytes available, non-finite voxels)``.
 
-    ITK's NIfTI reader zero-fills a short file without an error, so the bytes are
-    counted here: a gzip file is decompressed as a stream (constant memory).
+    ITK's NIfTI reader zero-fills a short file and turns NaN/inf into 0 without a word,
+    so both are checked here on the raw bytes (gzip decompressed as a stream, constant
+    memory). Non-finite voxels are counted only for float files and when asked.
     """
     gzipped = path.name.lower().endswith(".gz")
+    with (gzip.open if gzipped else open)(path, "rb") as fh:
+        layout = _nifti_layout(fh.read(540))
+        if layout is None:
+            return None, 0, 0
+        dtype = layout.float_dtype if count_nonfinite else None
+        if dtype is None and not gzipped:
+            return layout, path.stat().st_size, 0
+        fh.seek(0)
+        start, end = layout.offset, layout.expected_bytes
+        position = nonfinite = 0
+        carry = b""
+        while chunk := fh.read(1 << 22):
+            if dtype is not None and position + len(chunk) > start and position < end:
+                data = carry + chunk[max(0, start - position):max(0, end - position)]
+                usable = len(data) - len(data) % layout.itemsize
+                nonfinite += int(np.count_nonzero(~np.isfinite(np.frombuffer(data[:usable], dtype))))
+                carry = data[usable:]
+            position += len(chunk)
+    return layout, position, nonfinite
+
+
+def _check_nifti(path: Path, refuse_nonfinite: bool) -> None:
+    """Refuse a NIfTI shorter than its header declares (and, if asked, one with NaN/inf)."""
     try:
-        if gzipped:
-            with gzip.open(path, "rb") as fh:
-                expected = _nifti_expected_bytes(path, fh.read(540))
-                if expected is None:
-                    return
-                fh.seek(0)
-                available = 0
-                while chunk := fh.read(1 << 22):
-                    available += len(chunk)
-        else:
-            with open(path, "rb") as fh:
-                expected = _nifti_expected_bytes(path, fh.read(540))
-            if expected is None:
-                return
-            available = path.stat().st_size
+        layout, available, nonfinite = _scan_nifti(path, refuse_nonfinite)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise TruncatedImageError(f"{path}: compressed data is truncated or damaged ({exc})") from None
     except OSError as exc:
         raise ImageReadError(f"{path}: cannot read image ({exc.strerror or exc})") from None
+    if layout is None:
+        return
+    expected = layout.expected_bytes
     if available < expected:
         raise TruncatedImageError(f"{path}: file is truncated: {available:,} of {expected:,} bytes "
                                   f"({100.0 * available / expected:.1f}%) that its header declares")
+    if nonfinite:
+        raise NonFiniteImageError(f"{path}: {nonfinite} NaN or infinite voxel(s) stored in the file "
+                                  "(SimpleITK would read them as 0)")
 
 
 def _check_detached_data_file(path: Path) -> None:

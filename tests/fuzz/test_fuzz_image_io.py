@@ -11,7 +11,8 @@ import pytest
 import SimpleITK as sitk
 
 from nnunet_fm.image_io import (
-    DEFAULT_MAX_VOXELS, ImageReadError, ImageTooLargeError, TruncatedImageError, read_image, write_image,
+    DEFAULT_MAX_VOXELS, ImageReadError, ImageTooLargeError, NonFiniteImageError, TruncatedImageError, read_image,
+    write_image,
 )
 from tests.conftest import make_image, oblique_direction
 from tests.fuzz.harness import judge, make_fifo
@@ -241,3 +242,31 @@ def test_dicom_series_with_a_duplicated_slice_is_refused(tmp_path):
     judge(lambda: read_image(tmp_path / "series"), accept=False, culprits=["series", "same position"])
     write_dicom_series(tmp_path / "numbers", numbers=[1, 2, 3, 3, 5, 6])
     judge(lambda: read_image(tmp_path / "numbers"), accept=False, culprits=["numbers", "instance number 3"])
+
+
+@pytest.mark.parametrize("suffix,dtype,bad", [(".nii.gz", np.float32, np.nan), (".nii", np.float32, np.inf),
+                                              (".nii.gz", np.float64, -np.inf)])
+def test_nonfinite_voxels_in_float_nifti_can_be_refused(tmp_path, suffix, dtype, bad):
+    # SimpleITK reads NaN/inf in NIfTI as 0; callers that need the truth ask for a refusal.
+    array = volume(dtype)
+    array[2, 3, 4] = array[-1, -1, -1] = bad
+    path = write(tmp_path / f"nan{suffix}", array, suffix.endswith(".gz"))
+    judge(lambda: read_image(path, refuse_nonfinite=True), accept=False,
+          culprits=[path.name, "2 NaN or infinite voxel(s)"], errors=(NonFiniteImageError,))
+    assert judge(lambda: read_image(path), accept=True).GetSize() == (22, 20, 18)
+
+
+def test_nonfinite_scan_crosses_chunk_boundaries(tmp_path):
+    array = volume(np.float64, shape=(100, 80, 80))  # 5.1 MB of voxels: more than one 4 MiB chunk
+    path = write(tmp_path / "big.nii.gz", array, True)
+    assert judge(lambda: read_image(path, refuse_nonfinite=True), accept=True).GetSize() == (80, 80, 100)
+    # voxel 524244 starts at byte 352 + 8 * 524244 = 4 MiB: the last of the first chunk and
+    # the first of the second, plus the very last voxel
+    array[81, 73, 3] = array[81, 73, 4] = array[-1, -1, -1] = np.nan
+    path = write(tmp_path / "big.nii.gz", array, True)
+    judge(lambda: read_image(path, refuse_nonfinite=True), accept=False, culprits=["big.nii.gz", "3 NaN"])
+
+
+def test_integer_nifti_is_not_scanned_for_nan(tmp_path):
+    path = write(tmp_path / "mask.nii.gz", volume(np.uint8), True)
+    assert judge(lambda: read_image(path, refuse_nonfinite=True), accept=True).GetPixelID() == sitk.sitkUInt8

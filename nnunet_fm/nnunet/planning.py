@@ -311,10 +311,18 @@ _PREPROCESSING_KEYS = ("data_identifier", "preprocessor_name", "spacing", "norma
                        "resampling_fn_seg_kwargs")
 
 
-def _plans_digest(plans: dict, configuration: str) -> str:
+def preprocessed_marker(preprocessed_dataset: Path, data_identifier: str) -> Path:
+    """File that records the digest of a finished preprocessing run (beside, not inside, the
+    data folder: nnU-Net infers the dataset format from the file endings inside it)."""
+    return preprocessed_dataset / f"{_DONE_MARKER}_{data_identifier}"
+
+
+def preprocessing_digest(plans: dict, configuration: str) -> str:
+    """Digest of the plan keys that change the preprocessed data."""
     config = plans["configurations"][configuration]
     relevant = {key: config.get(key) for key in _PREPROCESSING_KEYS}
-    relevant["transpose_forward"] = plans.get("transpose_forward")
+    for key in ("transpose_forward", "image_reader_writer", "foreground_intensity_properties_per_channel"):
+        relevant[key] = plans.get(key)
     text = json.dumps(relevant, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -416,10 +424,8 @@ def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: 
 
     t0 = time.perf_counter()
     data_folder = pre_dataset / config_plan["data_identifier"]
-    # The marker lives beside (not inside) the data folder: nnU-Net infers the dataset
-    # format from the file endings inside it.
-    marker = pre_dataset / f"{_DONE_MARKER}_{config_plan['data_identifier']}"
-    digest = _plans_digest(plans, profile.configuration)
+    marker = preprocessed_marker(pre_dataset, config_plan["data_identifier"])
+    digest = preprocessing_digest(plans, profile.configuration)
     if force or not marker.is_file() or marker.read_text().strip() != digest:
         LOG.info("%s: preprocessing %s / %s", name, profile.plans_name, profile.configuration)
         with quiet_stdout():

@@ -23,7 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from nnunet_fm.nnunet.planning import dataset_name_for, validate_splits
 from nnunet_fm.nnunet.profiles import Profile, get_profile
@@ -72,15 +72,75 @@ def list_cases(image_folder: Path, file_ending: str = ".nii.gz") -> dict[str, li
     return cases
 
 
-def load_predictor(model_dir: Path, folds: Sequence[int], device: str = "cpu", mirroring: bool = False,
-                   tile_step_size: float = 0.5, checkpoint: str = FINAL_CHECKPOINT):
-    """An ``nnUNetPredictor`` holding the given folds of a trained model folder.
+def _tiled_predictor_class():
+    """``nnUNetPredictor`` whose sliding window runs several tiles per forward pass.
+
+    On CPU a batch of tiles costs far less than the same tiles one by one (measured
+    ~4x for 6 tiles of the quick net on 2 cores). Everything else is nnU-Net's: the tile
+    positions, Gaussian weighting, mirroring, and the float16 accumulators filled tile by
+    tile in nnU-Net's order, so the logits equal nnU-Net's up to float rounding of
+    batched convolutions (masks identical; checked by ``benchmarks/bench_inference.py``).
+    """
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+    from nnunetv2.inference.sliding_window_prediction import compute_gaussian
+
+    class TiledPredictor(nnUNetPredictor):
+        #: Tiles per forward pass.
+        tile_batch_size: int = 8
+
+        @torch.inference_mode()
+        def _internal_predict_sliding_window_return_logits(self, data, slicers, do_on_device: bool = True):
+            results_device = self.device if do_on_device else torch.device("cpu")
+            data = data.to(results_device)
+            heads = self.label_manager.num_segmentation_heads
+            logits = torch.zeros((heads, *data.shape[1:]), dtype=torch.half, device=results_device)
+            n_predictions = torch.zeros(data.shape[1:], dtype=torch.half, device=results_device)
+            gaussian = (compute_gaussian(tuple(self.configuration_manager.patch_size), sigma_scale=1. / 8,
+                                         value_scaling_factor=10, device=results_device)
+                        if self.use_gaussian else 1)
+            for start in range(0, len(slicers), self.tile_batch_size):
+                batch_slicers = slicers[start:start + self.tile_batch_size]
+                tiles = torch.stack([data[sl] for sl in batch_slicers]).to(self.device)
+                predictions = self._internal_maybe_mirror_and_predict(tiles).to(results_device)
+                for prediction, sl in zip(predictions, batch_slicers):
+                    if self.use_gaussian:
+                        prediction *= gaussian
+                    logits[sl] += prediction
+                    n_predictions[sl[1:]] += gaussian
+            torch.div(logits, n_predictions, out=logits)
+            if torch.any(torch.isinf(logits)):
+                raise RuntimeError("inf in predicted logits (float16 accumulator overflow)")
+            return logits
+
+    return TiledPredictor
+
+
+@dataclass
+class FoldModels:
+    """Every fold's weights of one model folder, loaded once, in one predictor.
+
+    ``use(folds)`` points the predictor at a subset (one fold for out-of-fold cases, all
+    for the ensembles) without reloading anything.
+    """
+
+    predictor: object
+    parameters: dict[int, dict]
+
+    def use(self, folds: Sequence[int]):
+        self.predictor.list_of_parameters = [self.parameters[f] for f in folds]
+        return self.predictor
+
+
+def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu", mirroring: bool = False,
+                     tile_step_size: float = 0.5, checkpoint: str = FINAL_CHECKPOINT,
+                     tile_batch_size: int = 8) -> FoldModels:
+    """Load the given folds of a trained model folder into one tiled predictor.
 
     Raises:
         FileNotFoundError: A fold has no checkpoint.
     """
     import torch
-    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
@@ -90,7 +150,7 @@ def load_predictor(model_dir: Path, folds: Sequence[int], device: str = "cpu", m
     plans = json.loads((model_dir / "plans.json").read_text())
     dataset_json = json.loads((model_dir / "dataset.json").read_text())
     plans_manager = PlansManager(plans)
-    parameters, trainer_name, configuration, mirror_axes = [], None, None, None
+    parameters, trainer_name, configuration, mirror_axes = {}, None, None, None
     for fold in folds:
         path = model_dir / f"fold_{fold}" / checkpoint
         if not path.is_file():
@@ -100,57 +160,126 @@ def load_predictor(model_dir: Path, folds: Sequence[int], device: str = "cpu", m
             trainer_name = ckpt["trainer_name"]
             configuration = ckpt["init_args"]["configuration"]
             mirror_axes = ckpt.get("inference_allowed_mirroring_axes")
-        parameters.append(ckpt["network_weights"])
+        parameters[fold] = ckpt["network_weights"]
     configuration_manager = plans_manager.get_configuration(configuration)
     n_in = determine_num_input_channels(plans_manager, configuration_manager, dataset_json)
     n_out = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
     network = trainer_class(trainer_name).build_network_architecture(
         plans_manager, configuration_manager, n_in, n_out, enable_deep_supervision=False)
-    network.load_state_dict(parameters[0])
-    predictor = nnUNetPredictor(tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
-                                perform_everything_on_device=device == "cuda", device=torch.device(device),
-                                verbose=False, verbose_preprocessing=False, allow_tqdm=False)
-    predictor.manual_initialization(network, plans_manager, configuration_manager, parameters, dataset_json,
-                                    trainer_name, mirror_axes)
-    return predictor
+    network.load_state_dict(parameters[folds[0]])
+    predictor = _tiled_predictor_class()(
+        tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
+        perform_everything_on_device=device == "cuda", device=torch.device(device), verbose=False,
+        verbose_preprocessing=False, allow_tqdm=False)
+    predictor.tile_batch_size = tile_batch_size
+    predictor.manual_initialization(network, plans_manager, configuration_manager,
+                                    [parameters[f] for f in folds], dataset_json, trainer_name, mirror_axes)
+    return FoldModels(predictor, parameters)
 
 
-def predict_case(predictor, image_files: Sequence[Path], target: Path, num_threads: int = 2) -> Path:
-    """Predict one case and write a uint8 mask on the first channel's exact grid."""
-    import numpy as np
-    import SimpleITK as sitk
-    import torch
-    from nnunetv2.inference.export_prediction import convert_predicted_logits_to_segmentation_with_correct_shape
+def load_predictor(model_dir: Path, folds: Sequence[int], device: str = "cpu", mirroring: bool = False,
+                   tile_step_size: float = 0.5, checkpoint: str = FINAL_CHECKPOINT):
+    """An ``nnUNetPredictor`` (tiled, see :func:`_tiled_predictor_class`) holding ``folds``."""
+    return load_fold_models(model_dir, folds, device, mirroring, tile_step_size, checkpoint).predictor
 
-    from nnunet_fm.image_io import read_image, write_image
 
+def preprocess_case(predictor, image_files: Sequence[Path]):
+    """nnU-Net's preprocessing of one raw case: ``(data, properties)``."""
     preprocessor = predictor.configuration_manager.preprocessor_class(verbose=False)
     data, _, properties = preprocessor.run_case([str(f) for f in image_files], None, predictor.plans_manager,
                                                 predictor.configuration_manager, predictor.dataset_json)
+    return data, properties
+
+
+def load_preprocessed_case(folder: Path, case_id: str):
+    """A training case as nnU-Net preprocessed it (``(data, properties)``), as nnU-Net's own
+    final validation reads it."""
+    from nnunetv2.training.dataloading.nnunet_dataset import infer_dataset_class
+
+    dataset = infer_dataset_class(str(folder))(str(folder), [case_id])
+    data, _, _, properties = dataset.load_case(case_id)
+    import numpy as np
+
+    return np.ascontiguousarray(data[:]), properties
+
+
+def export_mask(predictor, logits, properties: dict, target: Path, num_threads: int = 2) -> Path:
+    """nnU-Net's export (resampling to the source grid, argmax, SimpleITK writer), then an
+    atomic rename: an interrupted run never leaves a partial ``target``."""
+    from nnunetv2.inference.export_prediction import export_prediction_from_logits
+
+    ending = predictor.dataset_json["file_ending"]
+    if not target.name.endswith(ending):
+        raise ValueError(f"{target}: mask file name must end in {ending}")
+    partial = target.parent / f".{target.name[: -len(ending)]}.partial"
+    export_prediction_from_logits(logits, properties, predictor.configuration_manager, predictor.plans_manager,
+                                  predictor.dataset_json, str(partial), False, num_threads)
+    os.replace(f"{partial}{ending}", target)
+    return target
+
+
+def predict_case(predictor, image_files: Sequence[Path], target: Path, num_threads: int = 2) -> Path:
+    """Predict one case and write its uint8 mask on the first channel's exact grid."""
+    import torch
+
+    data, properties = preprocess_case(predictor, image_files)
     logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
-    seg = convert_predicted_logits_to_segmentation_with_correct_shape(
-        logits, predictor.plans_manager, predictor.configuration_manager, predictor.label_manager, properties,
-        return_probabilities=False, num_threads_torch=num_threads)
-    source = read_image(image_files[0])
-    seg = np.asarray(seg)
-    expected = sitk.GetArrayViewFromImage(source).shape
-    if seg.shape != expected:
-        raise RuntimeError(f"{image_files[0]}: predicted shape {seg.shape} != image shape {expected}")
-    mask = sitk.GetImageFromArray(seg.astype(np.uint8))
-    mask.CopyInformation(source)
-    return write_image(mask, target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return export_mask(predictor, logits, properties, target, num_threads)
 
 
-def _predict_many(predictor, cases: dict[str, list[Path]], out_dir: Path, subset: str, report: PredictionReport,
-                  num_threads: int, progress) -> None:
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for case_id, files in cases.items():
-        start = time.perf_counter()
-        predict_case(predictor, files, out_dir / f"{case_id}.nii.gz", num_threads)
-        seconds = time.perf_counter() - start
-        report.add(subset, case_id, seconds)
-        LOG.debug("%s %s: %.2f s", subset, case_id, seconds)
-        progress.update(1)
+@dataclass
+class CaseTask:
+    """One mask to write: which folds predict it and how its input is obtained."""
+
+    subset: str
+    case_id: str
+    folds: tuple[int, ...]
+    target: Path
+    image_files: list[Path]
+    preprocessed_folder: Optional[Path] = None  # nnU-Net's preprocessed data of this case, when usable
+
+    def load(self, predictor):
+        if self.preprocessed_folder is not None:
+            return load_preprocessed_case(self.preprocessed_folder, self.case_id)
+        return preprocess_case(predictor, self.image_files)
+
+
+def run_pipeline(models: FoldModels, tasks: Sequence[CaseTask], report: PredictionReport, num_threads: int = 2,
+                 progress=None, max_pending_exports: int = 2) -> None:
+    """Predict ``tasks`` with input loading and export overlapped with inference.
+
+    While case n is on the network, a loader thread prepares case n+1 and an export
+    thread writes case n-1 (nnU-Net's predictor overlaps the same stages with process
+    pools; threads avoid spawning and pickling, and the heavy work releases the GIL).
+    At most ``max_pending_exports`` logits arrays wait for export (memory bound).
+    """
+    import torch
+    from concurrent.futures import ThreadPoolExecutor
+
+    if not tasks:
+        return
+    for task in tasks:
+        task.target.parent.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(1, thread_name_prefix="nnunet-load") as loader, \
+            ThreadPoolExecutor(1, thread_name_prefix="nnunet-export") as exporter:
+        pending = []
+        next_input = loader.submit(tasks[0].load, models.predictor)
+        for i, task in enumerate(tasks):
+            start = time.perf_counter()
+            data, properties = next_input.result()
+            if i + 1 < len(tasks):
+                next_input = loader.submit(tasks[i + 1].load, models.predictor)
+            predictor = models.use(task.folds)
+            logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
+            while len(pending) >= max_pending_exports:
+                pending.pop(0).result()
+            pending.append(exporter.submit(export_mask, predictor, logits, properties, task.target, num_threads))
+            report.add(task.subset, task.case_id, time.perf_counter() - start)
+            if progress is not None:
+                progress.update(1)
+        for future in pending:
+            future.result()
 
 
 def load_splits(dataset_id: int) -> list[dict]:
@@ -166,8 +295,14 @@ def load_splits(dataset_id: int) -> list[dict]:
 def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathLike,
                 folds: Sequence[int] = (0, 1, 2, 3, 4), device: str = "cpu", mirroring: bool | None = None,
                 num_threads: int = 2, subsets: Sequence[str] = ("oof", "internal_test", "external_test"),
-                ) -> PredictionReport:
+                reuse_preprocessed: bool = True, tile_batch_size: int = 8) -> PredictionReport:
     """Write OOF masks for ``imagesTr`` and fold-ensemble masks for ``imagesTs``/``imagesExt``.
+
+    All folds' weights are loaded once. Each test case is read and preprocessed once and
+    every fold runs on that one array (logits averaged, as ``nnUNetv2_predict`` does);
+    loading, inference and export overlap (:func:`run_pipeline`). Out-of-fold cases are
+    read from nnU-Net's preprocessed training data when the model's plan preprocesses
+    exactly as that data was (:func:`reusable_preprocessed_folder`), else from raw.
 
     Args:
         dataset_id: Dataset id.
@@ -176,8 +311,10 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
         folds: Folds to use. OOF covers the val cases of these folds.
         device: ``cpu`` or ``cuda``.
         mirroring: Test-time mirroring; ``None`` = the profile's default.
-        num_threads: torch threads for resampling the output.
+        num_threads: torch threads for inference and for resampling the output.
         subsets: Which outputs to write.
+        reuse_preprocessed: Read OOF cases from nnU-Net's preprocessed data when possible.
+        tile_batch_size: Sliding-window tiles per forward pass.
 
     Raises:
         ValueError: A case would be predicted by a model that trained on it.
@@ -192,40 +329,70 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
     model_dir = model_folder(dataset_id, profile)
     ending = json.loads((raw_dataset / "dataset.json").read_text()).get("file_ending", ".nii.gz")
     report = PredictionReport()
-    train_cases = list_cases(raw_dataset / "imagesTr", ending)
-    splits = load_splits(dataset_id)
-
-    jobs: list[tuple[str, list[int], dict[str, list[Path]], Path]] = []
-    if "oof" in subsets:
-        for fold in folds:
-            val = splits[fold]["val"]
-            missing = [c for c in val if c not in train_cases]
-            if missing:
-                raise ValueError(f"fold {fold}: val case(s) {missing[:5]} have no image in imagesTr")
-            leaked = sorted(set(val) & set(splits[fold]["train"]))
-            if leaked:
-                raise ValueError(f"fold {fold}: case(s) {leaked[:5]} are in its train and val sets")
-            jobs.append(("oof", [fold], {c: train_cases[c] for c in val}, out_dir / "oof"))
+    tasks = _oof_tasks(dataset_id, model_dir, raw_dataset, folds, ending, out_dir / "oof",
+                       reuse_preprocessed) if "oof" in subsets else []
     for folder, subset in TEST_SETS.items():
         if subset in subsets:
             cases = list_cases(raw_dataset / folder, ending)
-            if cases:
-                jobs.append((subset, list(folds), cases, out_dir / subset))
-            else:
+            if not cases:
                 LOG.warning("%s has no cases; %s not written", raw_dataset / folder, subset)
-    total = sum(len(job[2]) for job in jobs)
-    LOG.info("predicting %d case(s) with %s (mirroring %s) into %s", total, model_dir.name,
+            tasks += [CaseTask(subset, case, tuple(folds), out_dir / subset / f"{case}{ending}", files)
+                      for case, files in cases.items()]
+    LOG.info("predicting %d case(s) with %s (mirroring %s) into %s", len(tasks), model_dir.name,
              "on" if mirroring else "off", out_dir)
-    with tqdm(total=total, desc="nnU-Net predict", unit="case") as progress:
-        for subset, use_folds, cases, target in jobs:
-            start = time.perf_counter()
-            predictor = load_predictor(model_dir, use_folds, device, mirroring, profile.tile_step_size)
-            report.model_load_seconds += time.perf_counter() - start
-            _predict_many(predictor, cases, target, subset, report, num_threads, progress)
+    start = time.perf_counter()
+    models = load_fold_models(model_dir, list(folds), device, mirroring, profile.tile_step_size,
+                              tile_batch_size=tile_batch_size)
+    report.model_load_seconds = time.perf_counter() - start
+    with tqdm(total=len(tasks), desc="nnU-Net predict", unit="case") as progress:
+        run_pipeline(models, tasks, report, num_threads, progress)
     for subset, stats in report.summary().items():
         if isinstance(stats, dict) and stats.get("n_cases"):
             LOG.info("%s: %d case(s), %.2f s/case", subset, stats["n_cases"], stats["mean_s_per_case"])
     return report
+
+
+def _oof_tasks(dataset_id: int, model_dir: Path, raw_dataset: Path, folds: Sequence[int], ending: str,
+               out_dir: Path, reuse_preprocessed: bool) -> list[CaseTask]:
+    """One task per validation case of each fold, predicted by that fold only."""
+    train_cases = list_cases(raw_dataset / "imagesTr", ending)
+    splits = load_splits(dataset_id)
+    folder = reusable_preprocessed_folder(dataset_id, model_dir) if reuse_preprocessed else None
+    tasks = []
+    for fold in folds:
+        val = splits[fold]["val"]
+        missing = [c for c in val if c not in train_cases]
+        if missing:
+            raise ValueError(f"fold {fold}: val case(s) {missing[:5]} have no image in imagesTr")
+        leaked = sorted(set(val) & set(splits[fold]["train"]))
+        if leaked:
+            raise ValueError(f"fold {fold}: case(s) {leaked[:5]} are in its train and val sets")
+        for case in val:
+            usable = folder if folder is not None and (folder / f"{case}.pkl").is_file() else None
+            tasks.append(CaseTask("oof", case, (fold,), out_dir / f"{case}{ending}", train_cases[case], usable))
+    LOG.info("out-of-fold inputs: %s", f"nnU-Net's preprocessed data in {folder}" if folder else "raw images")
+    return tasks
+
+
+def reusable_preprocessed_folder(dataset_id: int, model_dir: Path) -> Optional[Path]:
+    """nnU-Net's preprocessed data folder for the model's plan, if that data was preprocessed
+    exactly as the model's ``plans.json`` prescribes (same preprocessing keys, finished);
+    else ``None``."""
+    from nnunetv2.paths import nnUNet_preprocessed
+
+    from nnunet_fm.nnunet.planning import preprocessed_marker, preprocessing_digest
+
+    model_plans = json.loads((Path(model_dir) / "plans.json").read_text())
+    configuration = Path(model_dir).name.rsplit("__", 1)[-1]
+    if configuration not in model_plans.get("configurations", {}):
+        return None
+    pre_dataset = Path(str(nnUNet_preprocessed)) / dataset_name_for(dataset_id)
+    marker = preprocessed_marker(pre_dataset, model_plans["configurations"][configuration]["data_identifier"])
+    digest = preprocessing_digest(model_plans, configuration)
+    if not marker.is_file() or marker.read_text().strip() != digest:
+        return None
+    folder = pre_dataset / model_plans["configurations"][configuration]["data_identifier"]
+    return folder if folder.is_dir() else None
 
 
 def oof_fold_of_cases(splits: list[dict]) -> dict[str, int]:

@@ -196,6 +196,45 @@ def test_train_resume_skip_predict(tiny, tmp_path):
     for case, fold in owner.items():
         assert case not in splits[fold]["train"]
 
+    # OOF inputs came from nnU-Net's preprocessed data; from raw images the masks are identical.
+    from nnunet_fm.nnunet.prediction import reusable_preprocessed_folder
+
+    assert reusable_preprocessed_folder(DATASET_ID, model_folder(DATASET_ID, TEST)) is not None
+    again = tmp_path / "from_raw"
+    predict_all(DATASET_ID, TEST, again, folds=[0, 1], num_threads=1, subsets=("oof",), reuse_preprocessed=False)
+    for case in owner:
+        np.testing.assert_array_equal(sitk.GetArrayFromImage(sitk.ReadImage(str(out / "oof" / f"{case}.nii.gz"))),
+                                      sitk.GetArrayFromImage(sitk.ReadImage(str(again / "oof" / f"{case}.nii.gz"))))
+    assert not list((out / "oof").glob(".*partial*"))  # atomic export leaves no partial files
+
+
+def test_tiled_predictor_matches_nnunet_predictor(tiny, tmp_path):
+    """Several sliding-window tiles per forward pass give nnU-Net's own masks."""
+    import torch
+    from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+    from nnunet_fm.nnunet.prediction import list_cases, load_fold_models, preprocess_case
+    from nnunet_fm.nnunet.profiles import TEST
+    from nnunet_fm.nnunet.training import model_folder, train_fold
+
+    for fold in (0, 1):
+        train_fold(DATASET_ID, TEST, fold, num_threads=1)
+    models = load_fold_models(model_folder(DATASET_ID, TEST), [0, 1], tile_step_size=0.25, tile_batch_size=5)
+    reference = nnUNetPredictor(tile_step_size=0.25, use_gaussian=True, use_mirroring=False,
+                                perform_everything_on_device=False, device=torch.device("cpu"), verbose=False,
+                                allow_tqdm=False)
+    reference.manual_initialization(models.predictor.network, models.predictor.plans_manager,
+                                    models.predictor.configuration_manager, [models.parameters[0], models.parameters[1]],
+                                    models.predictor.dataset_json, "nnUNetTrainerFMQuick", None)
+    files = next(iter(list_cases(tiny["raw"] / DATASET_NAME / "imagesTs").values()))
+    data, _ = preprocess_case(models.predictor, files)
+    x = torch.from_numpy(np.tile(data, (1, 1, 2, 3)))  # larger than the patch: many tiles
+    ours = models.use([0, 1]).predict_logits_from_preprocessed_data(x)
+    theirs = reference.predict_logits_from_preprocessed_data(x)
+    assert len(models.predictor._internal_get_sliding_window_slicers(x.shape[1:])) > 5  # several batches
+    assert torch.equal(ours.argmax(0), theirs.argmax(0))
+    np.testing.assert_allclose(ours.float().numpy(), theirs.float().numpy(), atol=2e-2)
+
 
 def test_cli_parsers_accept_documented_flags():
     from nnunet_fm.cli import build_parser

@@ -10,6 +10,12 @@ Order of work:
 5. Only then the folder is renamed into place (``nnunet_fm.atomic.atomic_dir``) and the
    id key is written beside (never inside) the dataset.
 
+Several image columns (``image_t1``, ``image_stir``, ...) become nnU-Net channels ``_0000``,
+``_0001``, ... in channel order; the mask must lie on the first channel's grid, and further
+channels are put on that grid (resampled, and recorded, when they differ beyond the
+tolerance). ``dataset_meta.json`` (:data:`dataset_conversion.study_design.DATASET_META_NAME`)
+records the study mode, the clinical baseline, the channels and the resampled cases.
+
 Images are written from their voxel arrays with only spacing, origin and direction copied,
 so no source header field (DICOM tags, NIfTI ``descrip``/``aux_file``, NRRD/MHA keys) can
 reach the dataset.

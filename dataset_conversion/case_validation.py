@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnunet_fm.image_io import GEOMETRY_TOLERANCE, Geometry, ImageReadError, read_image
+from nnunet_fm.image_io import GEOMETRY_TOLERANCE, GEOMETRY_TOLERANCE_HINT, Geometry, ImageReadError, read_image
 
 ALLOWED_LABELS = (0, 1)
 
@@ -84,45 +84,19 @@ def nifti_nonfinite_faults(path: str | os.PathLike, what: str = "image") -> list
 
 #: A second channel must cover at least this share of the first channel's grid.
 MIN_CHANNEL_OVERLAP = 0.5
-TOLERANCE_OPTION = "--geometry-tolerance"
-
-
-def _largest_axis_angle_deg(a, b) -> float:
-    """Largest angle (degrees) between corresponding axes of two direction matrices."""
-    a = np.asarray(a, float).reshape(3, 3)
-    b = np.asarray(b, float).reshape(3, 3)
-    angles = []
-    for k in range(3):
-        u, v = a[:, k] / np.linalg.norm(a[:, k]), b[:, k] / np.linalg.norm(b[:, k])
-        angles.append(2.0 * np.arcsin(min(1.0, float(np.linalg.norm(u - v)) / 2.0)))  # stable for tiny angles
-    return float(np.degrees(max(angles)))
+TOLERANCE_OPTION = "--geometry-tolerance"  # named in the converter's own argument errors
 
 
 def geometry_mismatch(reference, other, tolerance: float, what: str, against: str) -> str:
-    """'' when ``other`` lies on ``reference``'s grid within ``tolerance``, else one line with units.
+    """'' when ``other`` lies on ``reference``'s grid within ``tolerance``, else one line.
 
-    The decision is :meth:`nnunet_fm.image_io.Geometry.differences`'; this adds units
-    (voxels, mm, degrees) and names the option that changes the tolerance.
+    The line names what differs and by how much (voxels, mm, degrees; the wording of
+    :meth:`nnunet_fm.image_io.Geometry.differences`) and the option that changes the tolerance.
     """
-    ref, oth = Geometry.of(reference), Geometry.of(other)
-    if not ref.differences(oth, tolerance):
+    problems = Geometry.of(reference).differences(Geometry.of(other), tolerance)
+    if not problems:
         return ""
-    if ref.size != oth.size:
-        shape = "x".join(str(n) for n in oth.size)
-        return (f"{what} grid is {shape} voxels but {against} is {'x'.join(str(n) for n in ref.size)} voxels "
-                "(x, y, z); it must be drawn on the same grid")
-    parts = []
-    for name in ("spacing", "origin"):
-        worst = float(np.max(np.abs(np.subtract(getattr(ref, name), getattr(oth, name)))))
-        if worst > tolerance:
-            parts.append(f"{name} differs by {worst:.3g} mm")
-    cosine = float(np.max(np.abs(np.subtract(ref.direction, oth.direction))))
-    if cosine > tolerance:
-        parts.append(f"direction differs by {_largest_axis_angle_deg(ref.direction, oth.direction):.3g} degrees "
-                     f"(direction cosines by {cosine:.3g})")
-    return (f"{what} geometry does not match {against}: " + "; ".join(parts)
-            + f" (tolerance {tolerance:g} mm for spacing/origin and {tolerance:g} for direction cosines; "
-              f"change it with {TOLERANCE_OPTION})")
+    return f"{what} geometry does not match {against}: " + "; ".join(problems) + f"; {GEOMETRY_TOLERANCE_HINT}"
 
 
 def grid_overlap(reference, other) -> float:

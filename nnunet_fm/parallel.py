@@ -58,7 +58,8 @@ def _report(exc: BaseException, desc: str, ident: str) -> None:
 
 def map_with_progress(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: int = 1, desc: str = "",
                       progress: bool = True, task_id: Callable[[Any, int], str] = item_id,
-                      initializer: Optional[Callable[..., None]] = None, initargs: tuple = ()) -> list[Any]:
+                      initializer: Optional[Callable[..., None]] = None, initargs: tuple = (),
+                      stop_when: Optional[Callable[[Any], bool]] = None) -> list[Any]:
     """``[func(t) for t in tasks]``, in a spawn process pool when ``jobs > 1``; results keep task order.
 
     Args:
@@ -70,6 +71,9 @@ def map_with_progress(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: in
         task_id: ``(task, index) -> id`` naming a failing item (default: :func:`item_id`).
         initializer: Optional picklable top-level function run once in each worker.
         initargs: Its arguments.
+        stop_when: Optional ``result -> bool``: once a result satisfies it (e.g. a case
+            reported as faulty), queued items are cancelled and the results finished so
+            far are returned, in task order (the rest are left out).
 
     Raises:
         ValueError: ``jobs`` < 1.
@@ -92,21 +96,26 @@ def map_with_progress(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: in
             except Exception as exc:
                 _report(exc, desc, task_id(task, index))
                 raise
+            if stop_when is not None and stop_when(results[-1]):
+                break
         return results
     pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                initializer=_worker_init, initargs=(os.getpid(), initializer, tuple(initargs)))
-    out: list[Any] = [None] * len(tasks)
+    done: dict[int, Any] = {}
     try:
         futures = {pool.submit(func, task): index for index, task in enumerate(tasks)}
         for future in tqdm(as_completed(futures), **bar):
             index = futures[future]
             try:
-                out[index] = future.result()
+                done[index] = future.result()
             except Exception as exc:
                 _report(exc, desc, task_id(tasks[index], index))
                 raise
+            if stop_when is not None and stop_when(done[index]):
+                _stop(pool)
+                return [done[i] for i in sorted(done)]
     except BaseException:
         _stop(pool)
         raise
     pool.shutdown(wait=True)
-    return out
+    return [done[i] for i in range(len(tasks))]

@@ -717,6 +717,40 @@ def roc_summary(
         ValueError: Bad input (the group and score are named), no scores, or an unknown
             training group.
     """
+    y_all, score_arrays, group_of, group_names, train_group = _summary_inputs(y_true, scores, groups, train_group)
+    per_group = {group: _group_entry(y_all, score_arrays, group_of == group, group, g_index, n_boot, level,
+                                     random_state)
+                 for g_index, group in enumerate(group_names)}
+    return {
+        "conventions": ROC_CONVENTIONS,
+        "level": level,
+        "n_bootstrap": int(n_boot),
+        "seed": random_state,
+        "groups": per_group,
+        "unpaired_delong": _unpaired_entries(y_all, score_arrays, group_of, group_names),
+        "operating_point": _operating_point(y_all, score_arrays, group_of, group_names, train_group,
+                                            apparent=groups is None, level=level),
+    }
+
+
+#: How ``roc_stats.json`` computes each figure (written into the file).
+ROC_CONVENTIONS = {
+    "reference": "R pROC, roc(levels = c(0, 1), direction = '<')",
+    "direction": "higher score = positive class, never flipped",
+    "auc": "Mann-Whitney, ties count 1/2",
+    "ci_delong": "pROC ci.auc(method = 'delong'), clipped to [0, 1]",
+    "ci_bootstrap": "stratified bootstrap, percentile (R quantile type 7)",
+    "paired_delong": "pROC roc.test(method = 'delong', paired = TRUE): z, two-sided normal p",
+    "unpaired_delong": "pROC roc.test(method = 'delong', paired = FALSE): z is pROC's D, "
+                       "two-sided p from t with Welch df",
+    "operating_point": "Youden threshold chosen on train_group (lowest of tied thresholds), applied "
+                       "unchanged to every group; " + THRESHOLD_RULE + "; -inf/inf written as null",
+    "wilson": "Wilson score interval (R prop.test(correct = FALSE))",
+}
+
+
+def _summary_inputs(y_true: Any, scores: Mapping[str, Any], groups: Any, train_group: str | None):
+    """Checked arrays of :func:`roc_summary`: labels, scores, group of each case, group names, training group."""
     if not scores:
         raise ValueError("no scores given")
     y_all = np.asarray(y_true)
@@ -738,33 +772,39 @@ def roc_summary(
                              f"train_group); groups are {group_names}")
     elif train_group not in group_names:
         raise ValueError(f"training group {train_group!r} not among the groups {group_names}")
+    return y_all, score_arrays, group_of, group_names, train_group
 
-    per_group: dict[str, Any] = {}
-    for g_index, group in enumerate(group_names):
-        mask = group_of == group
-        y_g = y_all[mask]
-        entry: dict[str, Any] = {"n_cases": int(mask.sum())}
-        scores_out: dict[str, Any] = {}
-        for s_index, (name, values) in enumerate(score_arrays.items()):
-            label = f"group {group!r}, score {name!r}"
-            y_checked, s_checked = check_binary_input(y_g, values[mask], name=label)
-            rng = np.random.default_rng([random_state, g_index, s_index])
-            scores_out[name] = {
-                "auc": auc(y_checked, s_checked),
-                "ci_delong": list(ci_delong(y_checked, s_checked, level)),
-                "ci_bootstrap": list(ci_bootstrap(y_checked, s_checked, n_boot, level, rng)),
-                "n_pos": int(y_checked.sum()),
-                "n_neg": int(y_checked.size - y_checked.sum()),
-            }
-        first = next(iter(scores_out.values()))
-        entry["n_pos"], entry["n_neg"] = first["n_pos"], first["n_neg"]
-        entry["scores"] = scores_out
-        entry["paired_delong"] = [
-            _paired_entry(y_g, name_1, score_arrays[name_1][mask], name_2, score_arrays[name_2][mask])
-            for name_1, name_2 in itertools.combinations(score_arrays, 2)
-        ]
-        per_group[group] = entry
 
+def _group_entry(y_all: np.ndarray, score_arrays: dict[str, np.ndarray], mask: np.ndarray, group: str, g_index: int,
+                 n_boot: int, level: float, random_state: int) -> dict[str, Any]:
+    """AUC, DeLong and bootstrap CIs of every score, and the paired DeLong tests, in one group."""
+    y_g = y_all[mask]
+    entry: dict[str, Any] = {"n_cases": int(mask.sum())}
+    scores_out: dict[str, Any] = {}
+    for s_index, (name, values) in enumerate(score_arrays.items()):
+        label = f"group {group!r}, score {name!r}"
+        y_checked, s_checked = check_binary_input(y_g, values[mask], name=label)
+        rng = np.random.default_rng([random_state, g_index, s_index])
+        scores_out[name] = {
+            "auc": auc(y_checked, s_checked),
+            "ci_delong": list(ci_delong(y_checked, s_checked, level)),
+            "ci_bootstrap": list(ci_bootstrap(y_checked, s_checked, n_boot, level, rng)),
+            "n_pos": int(y_checked.sum()),
+            "n_neg": int(y_checked.size - y_checked.sum()),
+        }
+    first = next(iter(scores_out.values()))
+    entry["n_pos"], entry["n_neg"] = first["n_pos"], first["n_neg"]
+    entry["scores"] = scores_out
+    entry["paired_delong"] = [
+        _paired_entry(y_g, name_1, score_arrays[name_1][mask], name_2, score_arrays[name_2][mask])
+        for name_1, name_2 in itertools.combinations(score_arrays, 2)
+    ]
+    return entry
+
+
+def _unpaired_entries(y_all: np.ndarray, score_arrays: dict[str, np.ndarray], group_of: np.ndarray,
+                      group_names: list[str]) -> list[dict[str, Any]]:
+    """Unpaired DeLong tests of the same score between each pair of groups."""
     unpaired = []
     for name, values in score_arrays.items():
         for group_1, group_2 in itertools.combinations(group_names, 2):
@@ -775,13 +815,18 @@ def roc_summary(
                 "auc_1": test.auc_1, "auc_2": test.auc_2,
                 "z": test.statistic, "df": test.df, "p": test.p_value,
             })
+    return unpaired
 
+
+def _operating_point(y_all: np.ndarray, score_arrays: dict[str, np.ndarray], group_of: np.ndarray,
+                     group_names: list[str], train_group: str, apparent: bool, level: float) -> dict[str, Any]:
+    """Youden threshold of each score on ``train_group``, applied unchanged to every group."""
     train_mask = group_of == train_group
     operating: dict[str, Any] = {
         "method": "youden",
         "rule": THRESHOLD_RULE,
         "train_group": train_group,
-        "apparent": groups is None,
+        "apparent": apparent,
         "scores": {},
     }
     for name, values in score_arrays.items():
@@ -793,28 +838,7 @@ def roc_summary(
                 for group in group_names
             },
         }
-
-    return {
-        "conventions": {
-            "reference": "R pROC, roc(levels = c(0, 1), direction = '<')",
-            "direction": "higher score = positive class, never flipped",
-            "auc": "Mann-Whitney, ties count 1/2",
-            "ci_delong": "pROC ci.auc(method = 'delong'), clipped to [0, 1]",
-            "ci_bootstrap": "stratified bootstrap, percentile (R quantile type 7)",
-            "paired_delong": "pROC roc.test(method = 'delong', paired = TRUE): z, two-sided normal p",
-            "unpaired_delong": "pROC roc.test(method = 'delong', paired = FALSE): z is pROC's D, "
-                               "two-sided p from t with Welch df",
-            "operating_point": "Youden threshold chosen on train_group (lowest of tied thresholds), applied "
-                               "unchanged to every group; " + THRESHOLD_RULE + "; -inf/inf written as null",
-            "wilson": "Wilson score interval (R prop.test(correct = FALSE))",
-        },
-        "level": level,
-        "n_bootstrap": int(n_boot),
-        "seed": random_state,
-        "groups": per_group,
-        "unpaired_delong": unpaired,
-        "operating_point": operating,
-    }
+    return operating
 
 
 def _paired_entry(y: np.ndarray, name_1: str, s_1: np.ndarray, name_2: str, s_2: np.ndarray) -> dict[str, Any]:

@@ -58,6 +58,8 @@ def study_stage(config, paths):
 
 def _jobs(args: argparse.Namespace) -> int:
     """``--jobs``, else the config's worker count, else 1 (no config: one process)."""
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
     if args.jobs is not None or args.config is not None:
         return resolve_config(args, CONFIG_FLAGS).nnunet.num_processes
     return 1

@@ -44,9 +44,16 @@ def resolve_config(args: argparse.Namespace, flags: Mapping[str, str]):
     Raises:
         nnunet_fm.config.ConfigError: A flag or config value is out of range.
     """
-    from nnunet_fm.config import load_run_config
+    from nnunet_fm.config import ConfigError, load_run_config
 
-    return load_run_config(getattr(args, "config", None), overrides_from_flags(args, flags))
+    try:
+        return load_run_config(getattr(args, "config", None), overrides_from_flags(args, flags))
+    except ConfigError as exc:
+        given = [dest for dest, dotted in flags.items()
+                 if getattr(args, dest, None) is not None and str(exc).startswith(dotted)]
+        if given:  # name the flag the user typed, not only the config field behind it
+            raise ConfigError(f"--{given[0].replace('_', '-')} {getattr(args, given[0])}: {exc}") from None
+        raise
 
 
 def consumed_fields(flags: Mapping[str, str], *extra: str) -> tuple[str, ...]:

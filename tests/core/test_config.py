@@ -20,7 +20,7 @@ def test_yaml_and_overrides_merge(tmp_path):
     config = load_run_config(path, {"nnunet": {"device": "cuda"}, "data_dir": "/data/sij"})
     assert (config.name, config.nnunet.profile, config.nnunet.folds, config.nnunet.device) == ("mine", "paper", (0, 1), "cuda")
     assert config.synth.scale == 0.5
-    assert not config.is_synthetic and config.data_source == "user data at /data/sij"
+    assert not config.is_synthetic and config.data_source == "user data (sij)"  # portable: the folder name only
 
 
 def test_round_trip_through_yaml(tmp_path):
@@ -59,3 +59,17 @@ def test_bad_yaml_is_a_config_error(tmp_path):
     path.write_text("name: [unclosed\n")
     with pytest.raises(ConfigError, match="invalid YAML"):
         load_run_config(path)
+
+
+def test_user_runs_go_to_the_git_ignored_runs_folder_not_the_committed_reference():
+    from pathlib import Path
+
+    config = load_run_config()
+    assert Path(config.out_dir, config.name) == Path("results/runs/quick-synthetic")
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    assert "/results/runs/" in ignored
+
+
+def test_mirroring_defaults_to_the_profiles():
+    assert RunConfig().nnunet.mirroring is None
+    assert load_run_config(overrides={"nnunet": {"mirroring": True}}).nnunet.mirroring is True

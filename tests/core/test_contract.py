@@ -32,6 +32,16 @@ def _ints(node: ast.AST) -> set[int]:
     return {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and type(n.value) is int}
 
 
+def _lists_set_names(node: ast.AST) -> bool:
+    """A tuple/list/set of set names, or a dict keyed by set names (a value that *is* a set is usage)."""
+    names = set(contract.SETS)
+    for n in ast.walk(node):
+        items = n.elts if isinstance(n, (ast.Tuple, ast.List, ast.Set)) else n.keys if isinstance(n, ast.Dict) else []
+        if sum(isinstance(i, ast.Constant) and i.value in names for i in items) >= 2:
+            return True
+    return False
+
+
 def _declared_values(tree: ast.Module):
     """Values of module- and class-level assignments (where constants are declared)."""
     bodies = [tree.body] + [n.body for n in tree.body if isinstance(n, ast.ClassDef)]
@@ -48,7 +58,7 @@ def contract_copies(path: Path) -> list[str]:
     for line, value in _declared_values(tree):
         strings, ints = _strings(value), _ints(value)
         checks = {
-            "set names": len(strings & set(contract.SETS)) >= 2,
+            "set names": _lists_set_names(value),
             "nnU-Net set folders": bool(strings & FOLDERS),
             "cases.csv columns": {"case_id", "set", "fold"} <= strings,
             "clinical.csv columns": {"patient_id", "image", "mask"} <= strings,

@@ -61,3 +61,18 @@ def test_a_failing_item_is_named_and_raised_unchanged(tmp_path, caplog, jobs):
 def test_jobs_below_one_is_refused():
     with pytest.raises(ValueError, match="jobs must be at least 1"):
         map_with_progress(square, [1], jobs=0)
+
+
+def slow_unless_first(x: int) -> int:
+    import time
+
+    if x != 0:
+        time.sleep(2)
+    return x
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_stop_when_cancels_the_queue_and_returns_what_finished(jobs):
+    results = map_with_progress(slow_unless_first if jobs == 2 else square, [0, 1, 2, 3, 4, 5], jobs=jobs,
+                                progress=False, stop_when=lambda r: r == 0)
+    assert results[0] == 0 and len(results) < 6

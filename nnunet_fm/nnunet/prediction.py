@@ -73,21 +73,47 @@ def list_cases(image_folder: Path, file_ending: str = ".nii.gz") -> dict[str, li
 
 
 def _tiled_predictor_class():
-    """``nnUNetPredictor`` whose sliding window runs several tiles per forward pass.
+    """``nnUNetPredictor`` whose sliding-window tiles run concurrently on CPU.
 
-    On CPU a batch of tiles costs far less than the same tiles one by one (measured
-    ~4x for 6 tiles of the quick net on 2 cores). Everything else is nnU-Net's: the tile
-    positions, Gaussian weighting, mirroring, and the float16 accumulators filled tile by
-    tile in nnU-Net's order, so the logits equal nnU-Net's up to float rounding of
-    batched convolutions (masks identical; checked by ``benchmarks/bench_inference.py``).
+    Measured on the shared 2-core machine (quick net, 6-12 tiles): one forward pass at 2
+    torch threads took 3-8x longer than at 1 thread (OpenMP threads spin and wait for
+    each other when the cores are busy). Here each tile runs at 1 torch thread, several
+    tiles at once in worker threads (``tile_workers``). Each tile is still its own
+    batch-1 forward pass (batched tiles change float rounding, and flipped a voxel in 6
+    cases), and the predictions are accumulated in nnU-Net's order into nnU-Net's float16
+    accumulators, so the logits equal ``nnUNetv2_predict``'s bit for bit (a batch-1
+    forward gives the same bits at 1 and 2 threads; ``benchmarks/bench_inference.py``
+    checks the masks). On GPU the tiles run one by one as in nnU-Net.
     """
     import torch
     from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
     from nnunetv2.inference.sliding_window_prediction import compute_gaussian
 
     class TiledPredictor(nnUNetPredictor):
-        #: Tiles per forward pass.
-        tile_batch_size: int = 8
+        #: Tiles predicted at once (CPU); each at one torch thread.
+        tile_workers: int = 2
+
+        def _predict_tile(self, data, sl, results_device):
+            with torch.inference_mode():
+                tile = torch.clone(data[sl][None], memory_format=torch.contiguous_format).to(self.device)
+                return self._internal_maybe_mirror_and_predict(tile)[0].to(results_device)
+
+        def _tile_predictions(self, data, slicers, results_device):
+            """Tile predictions in slicer order (at most 2 x workers computed ahead)."""
+            from concurrent.futures import ThreadPoolExecutor
+
+            if self.device.type != "cpu" or self.tile_workers <= 1:
+                for sl in slicers:
+                    yield self._predict_tile(data, sl, results_device)
+                return
+            window = 2 * self.tile_workers
+            with ThreadPoolExecutor(self.tile_workers, thread_name_prefix="nnunet-tile") as pool:
+                futures = [pool.submit(self._predict_tile, data, sl, results_device) for sl in slicers[:window]]
+                for i in range(len(slicers)):
+                    if i + window < len(slicers):
+                        futures.append(pool.submit(self._predict_tile, data, slicers[i + window], results_device))
+                    yield futures[i].result()
+                    futures[i] = None  # free the tile's logits once accumulated
 
         @torch.inference_mode()
         def _internal_predict_sliding_window_return_logits(self, data, slicers, do_on_device: bool = True):
@@ -99,15 +125,17 @@ def _tiled_predictor_class():
             gaussian = (compute_gaussian(tuple(self.configuration_manager.patch_size), sigma_scale=1. / 8,
                                          value_scaling_factor=10, device=results_device)
                         if self.use_gaussian else 1)
-            for start in range(0, len(slicers), self.tile_batch_size):
-                batch_slicers = slicers[start:start + self.tile_batch_size]
-                tiles = torch.stack([data[sl] for sl in batch_slicers]).to(self.device)
-                predictions = self._internal_maybe_mirror_and_predict(tiles).to(results_device)
-                for prediction, sl in zip(predictions, batch_slicers):
+            threads = torch.get_num_threads()
+            if self.device.type == "cpu" and self.tile_workers > 1:
+                torch.set_num_threads(1)
+            try:
+                for prediction, sl in zip(self._tile_predictions(data, slicers, results_device), slicers):
                     if self.use_gaussian:
                         prediction *= gaussian
                     logits[sl] += prediction
                     n_predictions[sl[1:]] += gaussian
+            finally:
+                torch.set_num_threads(threads)
             torch.div(logits, n_predictions, out=logits)
             if torch.any(torch.isinf(logits)):
                 raise RuntimeError("inf in predicted logits (float16 accumulator overflow)")
@@ -134,7 +162,7 @@ class FoldModels:
 
 def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu", mirroring: bool = False,
                      tile_step_size: float = 0.5, checkpoint: str = FINAL_CHECKPOINT,
-                     tile_batch_size: int = 8) -> FoldModels:
+                     tile_workers: int = 2) -> FoldModels:
     """Load the given folds of a trained model folder into one tiled predictor.
 
     Raises:
@@ -171,7 +199,7 @@ def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu",
         tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
         perform_everything_on_device=device == "cuda", device=torch.device(device), verbose=False,
         verbose_preprocessing=False, allow_tqdm=False)
-    predictor.tile_batch_size = tile_batch_size
+    predictor.tile_workers = tile_workers
     predictor.manual_initialization(network, plans_manager, configuration_manager,
                                     [parameters[f] for f in folds], dataset_json, trainer_name, mirror_axes)
     return FoldModels(predictor, parameters)
@@ -274,7 +302,8 @@ def run_pipeline(models: FoldModels, tasks: Sequence[CaseTask], report: Predicti
             logits = predictor.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
             while len(pending) >= max_pending_exports:
                 pending.pop(0).result()
-            pending.append(exporter.submit(export_mask, predictor, logits, properties, task.target, num_threads))
+            # One torch thread for export: it runs beside the inference threads.
+            pending.append(exporter.submit(export_mask, predictor, logits, properties, task.target, 1))
             report.add(task.subset, task.case_id, time.perf_counter() - start)
             if progress is not None:
                 progress.update(1)
@@ -295,7 +324,7 @@ def load_splits(dataset_id: int) -> list[dict]:
 def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathLike,
                 folds: Sequence[int] = (0, 1, 2, 3, 4), device: str = "cpu", mirroring: bool | None = None,
                 num_threads: int = 2, subsets: Sequence[str] = ("oof", "internal_test", "external_test"),
-                reuse_preprocessed: bool = True, tile_batch_size: int = 8) -> PredictionReport:
+                reuse_preprocessed: bool = True) -> PredictionReport:
     """Write OOF masks for ``imagesTr`` and fold-ensemble masks for ``imagesTs``/``imagesExt``.
 
     All folds' weights are loaded once. Each test case is read and preprocessed once and
@@ -311,10 +340,9 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
         folds: Folds to use. OOF covers the val cases of these folds.
         device: ``cpu`` or ``cuda``.
         mirroring: Test-time mirroring; ``None`` = the profile's default.
-        num_threads: torch threads for inference and for resampling the output.
+        num_threads: Sliding-window tiles predicted at once (one torch thread each).
         subsets: Which outputs to write.
         reuse_preprocessed: Read OOF cases from nnU-Net's preprocessed data when possible.
-        tile_batch_size: Sliding-window tiles per forward pass.
 
     Raises:
         ValueError: A case would be predicted by a model that trained on it.
@@ -342,7 +370,7 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
              "on" if mirroring else "off", out_dir)
     start = time.perf_counter()
     models = load_fold_models(model_dir, list(folds), device, mirroring, profile.tile_step_size,
-                              tile_batch_size=tile_batch_size)
+                              tile_workers=num_threads)
     report.model_load_seconds = time.perf_counter() - start
     with tqdm(total=len(tasks), desc="nnU-Net predict", unit="case") as progress:
         run_pipeline(models, tasks, report, num_threads, progress)

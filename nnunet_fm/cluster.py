@@ -123,9 +123,9 @@ class ClusterConfig:
         _require(self.n_workers is None or self.n_workers >= 1,
                  f"cluster.n_workers must be >= 1 (or null = one per core), got {self.n_workers}")
         _require(1 <= self.gpus_per_worker <= 16, f"cluster.gpus_per_worker must be 1-16, got {self.gpus_per_worker}")
-        _require(self.worker_memory_limit is None or self.worker_memory_limit == "0"
-                 or bool(_MEMORY.match(self.worker_memory_limit)),
-                 f"cluster.worker_memory_limit must look like '16GB' (or '0' = no limit), got {self.worker_memory_limit!r}")
+        limit = self.worker_memory_limit
+        _require(limit is None or limit == "0" or bool(_MEMORY.match(limit)),
+                 f"cluster.worker_memory_limit must look like '16GB' (or '0' = no limit), got {limit!r}")
         _require(1 <= self.cores <= 1024, f"cluster.cores must be 1-1024, got {self.cores}")
         _require(bool(_JOB_MEMORY.match(self.memory)),
                  f"cluster.memory must be whole units like '32GB' (SLURM --mem=32G), got {self.memory!r}")

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 pytest.importorskip("distributed")
@@ -27,6 +28,7 @@ from nnunet_fm.cluster import (  # noqa: E402 - after the importorskip
     visible_gpus,
     worker_count,
 )
+from nnunet_fm.atomic import write_csv  # noqa: E402
 from nnunet_fm.parallel import map_with_progress  # noqa: E402
 
 # ----------------------------------------------------------------- task functions (run on workers)
@@ -96,6 +98,13 @@ def _visible_devices() -> str:
     return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
 
 
+def _evaluate_pair(task: tuple[str, str, str]) -> dict:
+    """The evaluation stage's per-case task shape: id and two mask files -> CSV row."""
+    from nnunet_fm.seg_evaluation import evaluate_case
+
+    return evaluate_case(*task)
+
+
 @pytest.fixture(scope="module")
 def client():
     """One 2-worker process cluster for the module (starting one takes seconds)."""
@@ -124,6 +133,34 @@ def test_map_items_picks_local_or_dask(client):
     assert map_items(_case_metrics, seeds, cluster=client, desc="metrics", progress=False) == expected
 
 
+def test_evaluation_csv_through_dask_is_byte_identical_to_the_local_stage(client, tmp_path):
+    import SimpleITK as sitk
+
+    from nnunet_fm.seg_evaluation import CSV_COLUMNS, evaluate_folders
+    from tests.conftest import make_image
+
+    ref_dir, pred_dir = tmp_path / "ref", tmp_path / "pred"
+    ref_dir.mkdir()
+    pred_dir.mkdir()
+    rng = np.random.default_rng(11)
+    for i in range(5):  # 25 oblique slices at 0.6 x 0.6 x 3.3 mm; case 4's prediction is empty
+        ref = np.zeros((25, 48, 48), np.uint8)
+        ref[8:14, 10:30, 12:32] = 1
+        pred = np.roll(ref, int(rng.integers(-3, 4)), axis=2) if i != 4 else np.zeros_like(ref)
+        for array, folder in ((ref, ref_dir), (pred, pred_dir)):
+            sitk.WriteImage(make_image(array, spacing=(0.6, 0.6, 3.3)), str(folder / f"SIJ_{i:03d}.nii.gz"))
+    local_csv = tmp_path / "local.csv"
+    evaluate_folders(pred_dir, ref_dir, out_csv=local_csv, jobs=1, progress=False)
+    tasks = [(f"SIJ_{i:03d}", str(ref_dir / f"SIJ_{i:03d}.nii.gz"), str(pred_dir / f"SIJ_{i:03d}.nii.gz"))
+             for i in range(5)]
+    rows = map_items(_evaluate_pair, tasks, cluster=client, desc="evaluate-seg", item_id=lambda t: t[0],
+                     progress=False)
+    dask_csv = tmp_path / "dask.csv"
+    write_csv(dask_csv, pd.DataFrame(rows, columns=list(CSV_COLUMNS)))
+    assert dask_csv.read_bytes() == local_csv.read_bytes()
+    assert rows[4]["empty_case"] == "ref_only" and rows[0]["empty_case"] == "none"
+
+
 def test_killed_worker_task_reruns_and_map_completes(client, tmp_path):
     marker = tmp_path / "died_once"
     items = [(i, str(marker)) for i in range(6)]
@@ -137,7 +174,8 @@ def test_killed_worker_task_reruns_and_map_completes(client, tmp_path):
 
 def test_failing_item_error_names_it_and_cancels_the_rest(client):
     ids = [f"case_{i:03d}" for i in range(10)]
-    with pytest.raises(ClusterTaskError, match=r"evaluate-seg: item case_007 failed: ValueError: case_007: mask") as info:
+    expected = r"evaluate-seg: item case_007 failed: ValueError: case_007: mask"
+    with pytest.raises(ClusterTaskError, match=expected) as info:
         map_on_cluster(client, _fail_on_seven, ids, desc="evaluate-seg", retries=0, progress=False)
     assert isinstance(info.value.__cause__, ValueError)
 
@@ -191,6 +229,14 @@ def test_gpu_cluster_pins_one_device_per_worker_and_closes_on_error():
             raise KeyboardInterrupt
     _, alive = psutil.wait_procs(started, timeout=20)
     assert alive == []
+
+
+def test_scheduler_address_connects_without_owning_the_cluster(client):
+    address = client.scheduler.address
+    with open_client(ClusterConfig(scheduler=address, dashboard=False)) as remote:
+        assert remote.scheduler.address == address
+        assert map_on_cluster(remote, _case_metrics, [2], progress=False) == [_case_metrics(2)]
+    assert worker_count(client) == 2  # leaving the block closed only that client
 
 
 def test_none_scheduler_yields_no_client():

@@ -17,8 +17,8 @@ TRACKED_PACKAGES = (
 )
 
 
-#: Config fields holding folders of the machine that ran (recorded by name only).
-PATH_FIELDS = ("data_dir", "out_dir", "work_dir")
+#: Config fields holding paths of the machine that ran (recorded by name when absolute).
+PATH_FIELDS = ("data_dir", "out_dir", "work_dir", "features.params_file")
 
 
 def portable_path(path: str | Path, base: str | Path) -> str:
@@ -39,10 +39,13 @@ def portable_config(config: Any) -> dict[str, Any]:
     from nnunet_fm.config import to_dict
 
     record = to_dict(config)
-    for key in PATH_FIELDS:
-        value = record.get(key)
-        if isinstance(value, str) and Path(value).is_absolute():
-            record[key] = Path(value).name
+    for dotted in PATH_FIELDS:
+        *sections, key = dotted.split(".")
+        holder = record
+        for section in sections:
+            holder = holder.get(section) if isinstance(holder, dict) else None
+        if isinstance(holder, dict) and isinstance(holder.get(key), str) and Path(holder[key]).is_absolute():
+            holder[key] = Path(holder[key]).name
     return record
 
 

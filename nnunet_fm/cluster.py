@@ -438,6 +438,58 @@ def map_items(fn: Callable[[Any], Any], items: Sequence[Any], *,
                           retries=retries, progress=progress)
 
 
+def _flatten_chunks(results: Sequence[Sequence[Any]], chunks: Sequence[Sequence[Any]], label: str) -> list[Any]:
+    flat: list[Any] = []
+    for result, chunk in zip(results, chunks):
+        if len(result) != len(chunk):
+            raise RuntimeError(f"{label}: a chunk of {len(chunk)} item(s) returned {len(result)} result(s)")
+        flat.extend(result)
+    return flat
+
+
+def map_chunks(fn: Callable[[list], list], items: Sequence[Any], *,
+               cluster: Union[ClusterConfig, "Client", None] = None, jobs: int = 1, desc: str = "",
+               item_id: Callable[[Any], Any] = str, gpu: bool = False, retries: int = DEFAULT_RETRIES,
+               progress: bool = True) -> list[Any]:
+    """Like :func:`map_items`, but ``fn`` takes a list of items: one contiguous chunk per worker.
+
+    For work with a costly setup per process, e.g. prediction loading the fold models
+    once per chunk of cases. Results are flattened back into input order.
+
+    Args:
+        fn: Picklable top-level function: list of items -> list of results, same length.
+        items: The items.
+        cluster: As in :func:`map_items` (local path: ``jobs`` chunks in processes).
+        jobs: Local worker processes (ignored on Dask).
+        desc: Progress-bar label (the bar counts chunks).
+        item_id: Item -> id; a chunk is named ``<first id>..<last id>``.
+        gpu: Each chunk needs one GPU.
+        retries: Reruns of a chunk whose task raised (Dask only).
+        progress: Show the progress bar.
+    """
+    items = list(items)
+    label = desc or getattr(fn, "__name__", "task")
+
+    def chunk_id(chunk: list) -> str:
+        return f"{item_id(chunk[0])}..{item_id(chunk[-1])}"
+
+    if cluster is None or (isinstance(cluster, ClusterConfig) and cluster.kind == "none"):
+        chunks = chunk_evenly(items, max(1, jobs))
+        results = map_items(fn, chunks, cluster=None, jobs=jobs, desc=desc, progress=progress)
+        return _flatten_chunks(results, chunks, label)
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(open_client(cluster, gpu=gpu)) if isinstance(cluster, ClusterConfig) \
+            else cluster
+        if not items:
+            return []
+        if worker_count(client) == 0:
+            client.wait_for_workers(1)  # e.g. SLURM jobs still queued: chunk for the workers that came
+        chunks = chunk_evenly(items, max(1, worker_count(client, GPU_RESOURCE if gpu else None)))
+        results = map_on_cluster(client, fn, chunks, desc=desc, item_id=chunk_id,
+                                 resources={GPU_RESOURCE: 1} if gpu else None, retries=retries, progress=progress)
+    return _flatten_chunks(results, chunks, label)
+
+
 def _fold_id(fold: int) -> str:
     return f"fold_{fold}"
 

@@ -20,6 +20,7 @@ from nnunet_fm.cluster import (  # noqa: E402 - after the importorskip
     _task_keys,
     chunk_evenly,
     gpu_groups,
+    map_chunks,
     map_items,
     map_on_cluster,
     open_client,
@@ -94,6 +95,16 @@ def _train_fold(fold: int, epochs: int) -> dict:
     return {"fold": fold, "epochs": epochs, "pid": os.getpid()}
 
 
+def _squares_with_pid(chunk: list[int]) -> list[tuple[int, int]]:
+    """A chunk task: one setup per chunk (here: the pid), then every item."""
+    pid = os.getpid()
+    return [(value * value, pid) for value in chunk]
+
+
+def _drop_last(chunk: list[int]) -> list[int]:
+    return chunk[:-1]
+
+
 def _visible_devices() -> str:
     return os.environ.get("CUDA_VISIBLE_DEVICES", "<unset>")
 
@@ -159,6 +170,18 @@ def test_evaluation_csv_through_dask_is_byte_identical_to_the_local_stage(client
     write_csv(dask_csv, pd.DataFrame(rows, columns=list(CSV_COLUMNS)))
     assert dask_csv.read_bytes() == local_csv.read_bytes()
     assert rows[4]["empty_case"] == "ref_only" and rows[0]["empty_case"] == "none"
+
+
+def test_map_chunks_gives_one_chunk_per_worker_in_input_order(client):
+    values = list(range(9))
+    results = map_chunks(_squares_with_pid, values, cluster=client, desc="predict", progress=False)
+    assert [square for square, _ in results] == [v * v for v in values]
+    pids = [pid for _, pid in results]
+    assert pids[:5] == [pids[0]] * 5 and pids[5:] == [pids[5]] * 4  # two contiguous chunks, one per task
+    local = map_chunks(_squares_with_pid, values, cluster=None, jobs=1, progress=False)
+    assert [square for square, _ in local] == [v * v for v in values]
+    with pytest.raises(RuntimeError, match="a chunk of 5 item"):
+        map_chunks(_drop_last, values, cluster=client, desc="predict", progress=False)
 
 
 def test_killed_worker_task_reruns_and_map_completes(client, tmp_path):

@@ -9,8 +9,9 @@ Each task builds one synthetic reference/prediction pair (25 x 336 x 336 voxels 
 seed and computes ``nnunet_fm.seg_metrics.mask_metrics``; only seeds and metric rows
 cross the network, as in the evaluation stage where workers read the masks from disk.
 The clusters are started before timing (LocalCluster, processes, one thread each) and
-warmed up; repeats alternate between them and the timing covers ``map_on_cluster`` only. Timings depend on what else runs on
-the machine: the JSON records the CPU count, load averages and a control speed-up.
+warmed up; repeats alternate between them and the timing covers ``map_on_cluster`` only.
+Timings depend on what else runs on the machine: the JSON records the CPU count, load
+averages and a control speed-up.
 """
 
 from __future__ import annotations

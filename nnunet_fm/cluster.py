@@ -53,6 +53,10 @@ class ClusterConfigError(ValueError):
     """A ``cluster:`` setting is missing, unknown or out of range."""
 
 
+class ClusterStartError(RuntimeError):
+    """The cluster cannot be started or its scheduler cannot be reached."""
+
+
 class ClusterTaskError(RuntimeError):
     """An item's task failed on the cluster; the message names the item."""
 
@@ -272,9 +276,15 @@ def _start_local_gpu(config: ClusterConfig, gpus: Sequence[str]):
 
 
 def _start_slurm(config: ClusterConfig, gpu: bool):
+    import shutil
+
     from dask_jobqueue import SLURMCluster
 
-    scheduler_options = {"dashboard_address": ":8787" if config.dashboard else None}
+    if shutil.which("sbatch") is None:  # else jobs fail in the background and the stage waits forever
+        raise ClusterStartError("cluster.scheduler is 'slurm' but sbatch is not on PATH: "
+                                "run nnunet-fm on a SLURM login or compute node")
+
+    scheduler_options = {"dashboard_address": ":8787" if config.dashboard else ":0"}
     cluster = SLURMCluster(scheduler_options=scheduler_options, **slurm_cluster_kwargs(config, gpu))
     cluster.scale(jobs=config.jobs)
     return cluster
@@ -291,6 +301,14 @@ def _log_started(client, config: ClusterConfig, cluster) -> None:
     LOG.info("Dask %s: scheduler %s, %d worker(s) now, dashboard %s",
              type(cluster).__name__ if cluster is not None else "scheduler", client.scheduler.address,
              n_workers, dashboard)
+
+
+def _connect(client_class, target):
+    """A client of a cluster object or an address; an unreachable address is one clear line."""
+    try:
+        return client_class(target)
+    except OSError as exc:  # includes the connect TimeoutError
+        raise ClusterStartError(f"cluster.scheduler {target}: cannot reach the Dask scheduler ({exc})") from exc
 
 
 @contextlib.contextmanager
@@ -321,7 +339,7 @@ def open_client(config: ClusterConfig, gpu: bool = False,
                     else _start_local_cpu(config)
             elif config.kind == "slurm":
                 cluster = _start_slurm(config, gpu)
-            with Client(cluster if cluster is not None else config.scheduler) as client:
+            with _connect(Client, cluster if cluster is not None else config.scheduler) as client:
                 _log_started(client, config, cluster)
                 yield client
         finally:

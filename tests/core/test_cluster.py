@@ -16,6 +16,7 @@ pytest.importorskip("distributed")
 from nnunet_fm.cluster import (  # noqa: E402 - after the importorskip
     ClusterConfig,
     ClusterConfigError,
+    ClusterStartError,
     ClusterTaskError,
     _task_keys,
     chunk_evenly,
@@ -260,6 +261,47 @@ def test_scheduler_address_connects_without_owning_the_cluster(client):
         assert remote.scheduler.address == address
         assert map_on_cluster(remote, _case_metrics, [2], progress=False) == [_case_metrics(2)]
     assert worker_count(client) == 2  # leaving the block closed only that client
+
+
+def test_unreachable_scheduler_is_one_clear_error():
+    import dask
+
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(ClusterStartError, match="tcp://127.0.0.1:9: cannot reach the Dask scheduler"):
+            with open_client(ClusterConfig(scheduler="tcp://127.0.0.1:9")):
+                pass
+
+
+def test_slurm_without_sbatch_is_one_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("PATH", str(tmp_path))  # an empty folder: no sbatch
+    with pytest.raises(ClusterStartError, match="sbatch is not on PATH"):
+        with open_client(ClusterConfig(scheduler="slurm")):
+            pass
+
+
+def test_slurm_cluster_submits_its_jobs_and_cancels_them_on_close(monkeypatch, tmp_path):
+    """Stand-in sbatch/scancel record what dask-jobqueue submits (no SLURM needed)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(f'#!/bin/sh\ncp "$1" {tmp_path}/job_$$.sh\necho "Submitted batch job $$"\n')
+    (bin_dir / "scancel").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/cancelled\n')
+    for tool in ("sbatch", "scancel"):
+        (bin_dir / tool).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    config = ClusterConfig(scheduler="slurm", queue="gpu", account="lab42", cores=2, memory="4GB", jobs=2,
+                           dashboard=False)
+    with open_client(config, gpu=True) as slurm_client:
+        deadline = time.monotonic() + 20
+        while len(list(tmp_path.glob("job_*.sh"))) < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        scheduler = slurm_client.scheduler.address
+    scripts = [path.read_text() for path in sorted(tmp_path.glob("job_*.sh"))]
+    assert len(scripts) == 2
+    for script in scripts:
+        assert "#SBATCH -p gpu" in script and "#SBATCH --gres=gpu:1" in script and "#SBATCH --mem=4G" in script
+        assert f"dask_worker {scheduler} " in script and "--resources GPU=1" in script
+    cancelled = (tmp_path / "cancelled").read_text().split()
+    assert sorted(cancelled) == sorted(p.stem.split("_")[1] for p in tmp_path.glob("job_*.sh"))
 
 
 def test_none_scheduler_yields_no_client():

@@ -415,9 +415,11 @@ def map_on_cluster(client: "Client", fn: Callable[[Any], Any], items: Sequence[A
         bar = tqdm(as_completed(futures), total=len(futures), desc=desc, unit="case", disable=not progress)
         for future in bar:
             i = position[future.key]
-            if future.status != "finished":
+            if future.status == "error":  # also KilledWorker after repeated worker deaths
                 exc = future.exception()
                 raise ClusterTaskError(f"{label}: item {ids[i]} failed: {type(exc).__name__}: {exc}") from exc
+            if future.status != "finished":
+                raise ClusterTaskError(f"{label}: item {ids[i]} was {future.status} (by another client?)")
             results[i] = future.result()
     finally:
         client.cancel([f for f in futures if not f.done()])  # nothing left running after an error or Ctrl-C

@@ -135,6 +135,7 @@ def test_map_on_cluster_matches_local_path_in_order(client):
     assert dask_results == local
     assert [r["case_id"] for r in dask_results] == [f"case_{s:03d}" for s in seeds]
     assert worker_count(client) == 2
+    assert map_on_cluster(client, _case_metrics, [], progress=False) == []
 
 
 def test_map_items_picks_local_or_dask(client):

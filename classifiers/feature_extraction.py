@@ -10,14 +10,19 @@ Cases that do not yield radiomics values without being errors:
 
 - empty mask: ``mask_empty`` = 1, radiomics columns NaN, fm_ values defined;
 - a mask too small for pyradiomics (a single voxel; with force2D, one pixel in plane
-  in every slice): radiomics columns NaN, fm_ values defined, a warning is logged.
+  in every slice): radiomics columns NaN, fm_ values defined, a warning is logged;
+- a mask whose surface exceeds ``max_shape_surface_faces`` (huge fragmented masks, for
+  which pyradiomics' 3-D shape class can take minutes): its ``original_shape_*``
+  columns are NaN and ``radiomics_shape_note`` says why; the other classes are computed.
 
 Any other fault (unreadable file, geometry beyond tolerance, no image for a mask) fills
 ``error`` with a message naming the case, leaves that row's features and ``mask_empty``
 empty (NaN), and the other cases are unaffected.
 
-Workers are processes (``jobs``) or a Dask distributed scheduler; each worker runs ITK
-single-threaded so that ``jobs`` processes do not oversubscribe the cores.
+Workers are processes (``jobs``) or a Dask distributed scheduler; each worker (and the
+calling process for ``jobs=1``) runs ITK and the BLAS/OpenMP pools single-threaded, so
+``jobs`` processes do not oversubscribe the cores and CPU time per case does not grow
+with ``jobs``.
 """
 
 from __future__ import annotations
@@ -47,6 +52,13 @@ LOG = logging.getLogger(__name__)
 #: The parameter file shipped with the package.
 DEFAULT_PARAMS_NAME = "radiomics_fm_t1.yaml"
 TAIL_COLUMNS = ("mask_empty", "error")
+#: Why pyradiomics' 3-D shape features of a row are NaN (empty when they were computed).
+SHAPE_NOTE_COLUMN = "radiomics_shape_note"
+#: Default cap on a mask's surface (exposed voxel faces) for pyradiomics' 3-D shape class.
+#: Its maximum-diameter search is quadratic in mesh vertices: measured (loaded 2-core
+#: machine) 12 s at 83k faces, 83 s at 202k faces for fragmented masks; compact real
+#: masks of 130 ml at 0.6 x 0.6 x 3.3 mm have ~20-40k faces.
+DEFAULT_MAX_SHAPE_SURFACE_FACES = 100_000
 #: Sub-folders of an nnU-Net raw dataset (the converter's output) holding images / labels.
 DATASET_IMAGE_FOLDERS = ("imagesTr", "imagesTs", "imagesExt")
 DATASET_LABEL_FOLDERS = ("labelsTr", "labelsTs", "labelsExt")
@@ -240,7 +252,8 @@ def _to_float(value: Any) -> float:
 
 
 def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, params_file=None,
-                 sequence: str = DEFAULT_SEQUENCE) -> dict:
+                 sequence: str = DEFAULT_SEQUENCE,
+                 max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> dict:
     """Radiomics and FM features of one case.
 
     Args:
@@ -248,6 +261,9 @@ def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, pa
         mask_path: FM mask (labels 0/1) on the image grid.
         params_file: pyradiomics parameter YAML (default: the shipped one).
         sequence: MR sequence of the image; T1-only fm_ features are NaN for others.
+        max_shape_surface_faces: Largest mask surface (exposed voxel faces) for which
+            pyradiomics' 3-D shape class runs; above it those features are NaN with a
+            note in ``radiomics_shape_note``. ``None`` = no limit.
 
     Returns:
         Mapping of pyradiomics feature names (``original_...``), the ``fm_`` features and
@@ -274,7 +290,9 @@ def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, pa
     if np.any((mask_array != 0) & ~binary):
         other = sorted(int(v) for v in np.unique(mask_array) if v not in (0, label))[:5]
         LOG.warning("%s: mask holds labels %s besides %d; only label %d is used", mask_path, other, label, label)
-    result: dict[str, Any] = {}
+    result: dict[str, Any] = {SHAPE_NOTE_COLUMN: _skip_shape_if_too_large(extractor, binary, max_shape_surface_faces)}
+    if result[SHAPE_NOTE_COLUMN]:
+        LOG.warning("%s: %s", mask_path, result[SHAPE_NOTE_COLUMN])
     too_small = _too_small_for_radiomics(binary, extractor.settings)
     if too_small:
         LOG.warning("%s: %s; radiomics features left NaN", mask_path, too_small)
@@ -303,6 +321,29 @@ def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, pa
         )
     )
     return result
+
+
+def voxel_surface_faces(binary: np.ndarray) -> int:
+    """Exposed voxel faces of a 3-D mask (faces between a mask voxel and a non-mask voxel
+    or the array border): a cheap proxy of the marching-cubes mesh size."""
+    binary = np.asarray(binary, dtype=bool)
+    faces = 0
+    for axis in range(binary.ndim):
+        padded = np.pad(binary, [(1, 1) if a == axis else (0, 0) for a in range(binary.ndim)])
+        faces += int(np.count_nonzero(np.diff(padded.view(np.int8), axis=axis)))
+    return faces
+
+
+def _skip_shape_if_too_large(extractor, binary: np.ndarray, limit: int | None) -> str:
+    """Disable the extractor's 3-D shape class for a mask over ``limit`` faces; the reason, or ''."""
+    if limit is None or "shape" not in extractor.enabledFeatures:
+        return ""
+    faces = voxel_surface_faces(binary)
+    if faces <= limit:
+        return ""
+    del extractor.enabledFeatures["shape"]
+    return (f"pyradiomics 3-D shape features not computed: mask surface {faces} voxel faces > limit {limit} "
+            f"(max_shape_surface_faces; the shape class's cost grows with the square of the mesh size)")
 
 
 def _make_extractor(params_file):
@@ -335,14 +376,16 @@ def _too_small_for_radiomics(binary: np.ndarray, settings: dict) -> str:
     return ""
 
 
-def _run_task(task: CaseTask, params_file: str) -> dict:
+def _run_task(task: CaseTask, params_file: str,
+              max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> dict:
     """Worker: never raises; a fault becomes the row's ``error``."""
     row: dict[str, Any] = {"case_id": task.case_id}
     if task.problem:
         row["error"] = task.problem
         return row
     try:
-        row.update(extract_case(task.image_path, task.mask_path, params_file, task.sequence))
+        row.update(extract_case(task.image_path, task.mask_path, params_file, task.sequence,
+                                max_shape_surface_faces))
         row["error"] = ""
     except Exception as exc:  # noqa: BLE001 - one bad case must not stop the others
         row["error"] = f"case {task.case_id}: {type(exc).__name__}: {exc}".replace("\n", " ")
@@ -350,10 +393,33 @@ def _run_task(task: CaseTask, params_file: str) -> dict:
 
 
 def _single_thread_worker() -> None:
-    """Process-pool initializer: one ITK thread per worker so processes do not oversubscribe."""
+    """Process-pool initializer: one ITK thread and one BLAS/OpenMP thread per worker, so
+    ``jobs`` processes do not oversubscribe the cores."""
     import SimpleITK as sitk
+    from threadpoolctl import threadpool_limits
 
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    threadpool_limits(limits=1)  # for the worker's lifetime
+
+
+class _SingleThreaded:
+    """The same limits in the calling process (``jobs=1``), restored on exit."""
+
+    def __enter__(self):
+        import SimpleITK as sitk
+        from threadpoolctl import threadpool_limits
+
+        self._itk_threads = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+        self._limits = threadpool_limits(limits=1)
+        return self
+
+    def __exit__(self, *exc):
+        import SimpleITK as sitk
+
+        self._limits.restore_original_limits()
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(self._itk_threads)
+        return False
 
 
 def radiomics_feature_names(params_file) -> list[str]:
@@ -387,7 +453,7 @@ def assemble_table(rows: Iterable[dict], radiomics_names: Sequence[str]):
     import pandas as pd
 
     rows = sorted(rows, key=lambda r: r["case_id"])
-    fixed = {"case_id", *FM_TABLE_COLUMNS, *TAIL_COLUMNS}
+    fixed = {"case_id", *FM_TABLE_COLUMNS, SHAPE_NOTE_COLUMN, *TAIL_COLUMNS}
     names = list(radiomics_names)
     known = set(names)
     for row in rows:  # anything the probe did not produce, in first-seen order
@@ -395,10 +461,11 @@ def assemble_table(rows: Iterable[dict], radiomics_names: Sequence[str]):
             if key not in fixed and key not in known:
                 names.append(key)
                 known.add(key)
-    columns = ["case_id", *names, *FM_TABLE_COLUMNS, *TAIL_COLUMNS]
+    columns = ["case_id", *names, SHAPE_NOTE_COLUMN, *FM_TABLE_COLUMNS, *TAIL_COLUMNS]
     frame = pd.DataFrame.from_records(rows, columns=columns)
     frame["error"] = frame["error"].fillna("").astype(str)
     frame[FM_T1_NOTE_COLUMN] = frame[FM_T1_NOTE_COLUMN].fillna("").astype(str)
+    frame[SHAPE_NOTE_COLUMN] = frame[SHAPE_NOTE_COLUMN].fillna("").astype(str)
     failed = frame["error"] != ""
     frame["mask_empty"] = frame["mask_empty"].astype("Int64")
     for name in ("fm_lesion_count", "fm_bilateral", "fm_slice_count"):
@@ -416,6 +483,7 @@ def extract_features(
     out_csv=None,
     channel: int = 0,
     sequence: str | None = None,
+    max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES,
 ):
     """Feature table of every mask in ``masks_dir`` against its image.
 
@@ -432,6 +500,8 @@ def extract_features(
         channel: nnU-Net channel of the image to use (``CASE_<cccc>``).
         sequence: MR sequence of that channel (default: dataset.json's channel name,
             else ``T1``); T1-only fm_ features are NaN with a note for other sequences.
+        max_shape_surface_faces: Per-case cap on the mask surface for pyradiomics' 3-D
+            shape class (see :func:`extract_case`); ``None`` = no limit.
 
     Returns:
         The feature table (pandas DataFrame), one row per mask.
@@ -445,6 +515,8 @@ def extract_features(
         raise FileNotFoundError(f"pyradiomics parameter file {params_file} does not exist")
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1; got {jobs}")
+    if max_shape_surface_faces is not None and max_shape_surface_faces < 1:
+        raise ValueError(f"max_shape_surface_faces must be >= 1 or None; got {max_shape_surface_faces}")
     tasks = pair_cases(images_dir, masks_dir, channel, sequence)
     names = radiomics_feature_names(params_file)
     started = time.perf_counter()
@@ -452,13 +524,14 @@ def extract_features(
     rows = []
     try:
         if dask_address:
-            rows = _run_dask(tasks, str(params_file), dask_address, progress)
+            rows = _run_dask(tasks, str(params_file), dask_address, progress, max_shape_surface_faces)
         elif jobs == 1 or len(tasks) <= 1:
-            for task in tasks:
-                rows.append(_run_task(task, str(params_file)))
-                progress.update()
+            with _SingleThreaded():
+                for task in tasks:
+                    rows.append(_run_task(task, str(params_file), max_shape_surface_faces))
+                    progress.update()
         else:
-            rows = _run_processes(tasks, str(params_file), jobs, progress)
+            rows = _run_processes(tasks, str(params_file), jobs, progress, max_shape_surface_faces)
     finally:
         progress.close()
     table = assemble_table(rows, names)
@@ -474,13 +547,14 @@ def extract_features(
     return table
 
 
-def _run_processes(tasks: list[CaseTask], params_file: str, jobs: int, progress) -> list[dict]:
+def _run_processes(tasks: list[CaseTask], params_file: str, jobs: int, progress,
+                   max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> list[dict]:
     from concurrent.futures import ProcessPoolExecutor, as_completed
     from concurrent.futures.process import BrokenProcessPool
 
     rows = []
     with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_single_thread_worker) as pool:
-        futures = {pool.submit(_run_task, task, params_file): task for task in tasks}
+        futures = {pool.submit(_run_task, task, params_file, max_shape_surface_faces): task for task in tasks}
         for future in as_completed(futures):
             task = futures[future]
             try:
@@ -491,7 +565,8 @@ def _run_processes(tasks: list[CaseTask], params_file: str, jobs: int, progress)
     return rows
 
 
-def _run_dask(tasks: list[CaseTask], params_file: str, address: str, progress) -> list[dict]:
+def _run_dask(tasks: list[CaseTask], params_file: str, address: str, progress,
+              max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> list[dict]:
     try:
         from dask.distributed import Client, as_completed
     except ImportError as exc:
@@ -500,7 +575,8 @@ def _run_dask(tasks: list[CaseTask], params_file: str, address: str, progress) -
         ) from exc
     rows = []
     with Client(address) as client:
-        futures = client.map(_run_task, tasks, params_file=params_file, pure=False)
+        futures = client.map(_run_task, tasks, params_file=params_file,
+                             max_shape_surface_faces=max_shape_surface_faces, pure=False)
         by_key = {future.key: task for future, task in zip(futures, tasks)}
         for future in as_completed(futures):
             task = by_key[future.key]

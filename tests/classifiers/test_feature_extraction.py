@@ -142,7 +142,8 @@ def test_table_layout_values_and_empty_mask(cohort):
     columns = list(table.columns)
     assert columns[0] == "case_id" and columns[-2:] == ["mask_empty", "error"]
     assert columns[-2 - len(FM_TABLE_COLUMNS) : -2] == list(FM_TABLE_COLUMNS)
-    radiomics_columns = columns[1 : -2 - len(FM_TABLE_COLUMNS)]
+    assert columns[-3 - len(FM_TABLE_COLUMNS)] == "radiomics_shape_note"  # after the radiomics block
+    radiomics_columns = columns[1 : -3 - len(FM_TABLE_COLUMNS)]
     assert all(c.startswith("original_") for c in radiomics_columns)
     for cls in ("shape", "firstorder", "glcm", "glrlm", "glszm", "gldm", "ngtdm"):
         assert any(c.startswith(f"original_{cls}_") for c in radiomics_columns), cls

@@ -13,7 +13,7 @@ import importlib
 
 #: Verb modules of the study, in pipeline order.
 STAGE_VERBS = ("synth", "convert", "train", "predict", "evaluate_seg", "features", "classify", "roc",
-               "reader_study", "report")
+               "feature_study", "reader_study", "report")
 #: Config fields that place the run's folders (consumed by the study's run layout, not by a verb).
 RUN_LAYOUT_FIELDS = ("name", "out_dir", "work_dir")
 

@@ -1,0 +1,34 @@
+"""Seed-robustness gathering: figures from summary.json, mean ± SD over seeds."""
+
+from __future__ import annotations
+
+import statistics
+
+import pytest
+
+from benchmarks.bench_seed_robustness import aggregate, dig, headline, markdown
+
+
+def _summary(cv, ext, auc):
+    return {"segmentation": {"oof": {"cross_validation": {"mean_dice": cv, "sd_dice": 0.02}},
+                             "external_test": {"mean_dice": ext}},
+            "classification": {"internal_test": {"score_xgboost": {"auc": auc}}}}
+
+
+def test_dig_returns_none_for_missing_keys_and_non_numbers():
+    assert dig({"a": {"b": 1}}, ("a", "b")) == 1.0
+    assert dig({"a": {"b": 1}}, ("a", "c")) is None
+    assert dig({"a": {"b": "x"}}, ("a", "b")) is None
+    assert dig({"a": {"b": True}}, ("a", "b")) is None
+
+
+def test_aggregate_gives_mean_and_sample_sd_over_seeds():
+    per_seed = {"1": headline(_summary(0.80, 0.70, 0.81)), "2": headline(_summary(0.84, 0.76, 0.85)),
+                "3": headline(_summary(0.82, 0.73, 0.83))}
+    out = aggregate(per_seed)
+    assert out["cv_dsc"]["mean"] == pytest.approx(0.82)
+    assert out["cv_dsc"]["sd"] == pytest.approx(statistics.stdev([0.80, 0.84, 0.82]))
+    assert out["external_test_dsc"]["n_seeds"] == 3
+    assert out["external_test_auc_xgboost"] == {"n_seeds": 0, "mean": None, "sd": None}
+    text = markdown(per_seed, out, 0.25)
+    assert "| cv_dsc | 0.800 | 0.840 | 0.820 | 0.820 ± 0.020 |" in text

@@ -144,17 +144,23 @@ class ClassifierConfig:
         inner_cv_folds: Folds of the inner (hyper-parameter) cross-validation.
         n_iter: Randomised-search candidates.
         max_features: Features kept by the selection step.
+        robust_icc_tau: Robust-feature classifier: only features whose training-case
+            ICC(A,1) (out-of-fold predicted vs reference masks) is at least this enter
+            a second classifier (``classifier_robust/``); ``None`` = not run.
     """
 
     seed: int = 2024
     inner_cv_folds: int = 3
     n_iter: int = 12
     max_features: int = 20
+    robust_icc_tau: Optional[float] = 0.75
 
     def __post_init__(self) -> None:
         _require(2 <= self.inner_cv_folds <= 10, "classifier.inner_cv_folds must be 2-10")
         _require(self.n_iter >= 1, "classifier.n_iter must be >= 1")
         _require(self.max_features >= 1, "classifier.max_features must be >= 1")
+        _require(self.robust_icc_tau is None or 0.0 <= self.robust_icc_tau <= 1.0,
+                 f"classifier.robust_icc_tau must lie in [0, 1] or be null, got {self.robust_icc_tau}")
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve
 
 #: Flag -> config field it overrides.
 CONFIG_FLAGS = {"seed": "classifier.seed", "inner_cv_folds": "classifier.inner_cv_folds",
-                "n_iter": "classifier.n_iter", "max_features": "classifier.max_features"}
+                "n_iter": "classifier.n_iter", "max_features": "classifier.max_features",
+                "robust_icc_tau": "classifier.robust_icc_tau"}
 #: Config fields this verb uses.
 CONSUMES = consumed_fields(CONFIG_FLAGS)
 
@@ -22,6 +23,7 @@ CONSUMES = consumed_fields(CONFIG_FLAGS)
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
     from nnunet_fm.config import ClassifierConfig
+    from nnunet_fm.input_checks import finite_float
 
     defaults = ClassifierConfig()
     parser = subparsers.add_parser(
@@ -40,6 +42,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"randomised-search candidates (default: the config's, {defaults.n_iter})")
     parser.add_argument("--max-features", type=int, default=None, metavar="K",
                         help=f"features kept by the selector (default: the config's, {defaults.max_features})")
+    parser.add_argument("--robust-icc-tau", type=finite_float(0.0, 1.0), default=None, metavar="TAU",
+                        help="ICC(A,1) threshold of the robust-feature classifier (default: the config's, "
+                             f"{defaults.robust_icc_tau}; used with --reference-features)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="parallel fits in the search (default 1)")
     add_config_argument(parser, "classifier")

@@ -22,7 +22,7 @@ NON_DEFAULT = {
     "nnunet": {"profile": "paper", "folds": [1, 2], "device": "cuda", "num_processes": 5, "num_processes_da": 2,
                "mirroring": False, "num_epochs": 7, "iterations_per_epoch": 9, "seed": 13},
     "features": {"params_file": "some_params.yaml", "jobs": 4, "dask_address": "tcp://scheduler:8786"},
-    "classifier": {"seed": 14, "inner_cv_folds": 4, "n_iter": 5, "max_features": 6},
+    "classifier": {"seed": 14, "inner_cv_folds": 4, "n_iter": 5, "max_features": 6, "robust_icc_tau": 0.6},
     "stats": {"n_bootstrap": 300, "seed": 15, "ci_level": 0.9},
     "reader_study": {"seed": 16},
 }

@@ -327,7 +327,7 @@ def preprocessing_digest(plans: dict, configuration: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def derive_light_plans(dataset_id: int, profile: str | Profile) -> dict[str, Any]:
+def derive_light_plans(dataset_id: int, profile: str | Profile, num_processes: int = 2) -> dict[str, Any]:
     """Plan ``dataset_id`` (fingerprint extracted) for a light profile and save the plans.
 
     nnU-Net's planner (see :func:`_light_planner_class`) derives spacing, patch and
@@ -349,7 +349,7 @@ def derive_light_plans(dataset_id: int, profile: str | Profile) -> dict[str, Any
     kwargs = {"plans_name": profile.plans_name}
     if profile.gpu_memory_target_gb is not None:
         kwargs["gpu_memory_target_in_gb"] = profile.gpu_memory_target_gb
-    with quiet_stdout():
+    with quiet_stdout(), _planner_threads(num_processes):
         _light_planner_class(profile)(dataset_id, **kwargs).plan_experiment()
     plans = json.loads(plans_file.read_text())
     if profile.configuration not in plans["configurations"]:
@@ -412,8 +412,7 @@ def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: 
     if not profile.is_default_plan and (force or not plans_file.is_file() or
                                         _profile_stamp(plans_file) != _profile_key(profile)):
         LOG.info("%s: deriving light plans %s", name, profile.plans_name)
-        with _planner_threads(num_processes):
-            derive_light_plans(dataset_id, profile)
+        derive_light_plans(dataset_id, profile, num_processes)
     seconds["plan"] = time.perf_counter() - t0
 
     plans = json.loads(plans_file.read_text())

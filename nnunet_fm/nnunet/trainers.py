@@ -22,8 +22,9 @@ class _FMTrainerMixin:
 
     #: Drop Gaussian blur and low-resolution simulation (the costliest CPU augmentations).
     light_augmentation: bool = False
-    #: Write the progress plot only every N epochs (matplotlib costs ~0.3 s per plot).
-    plot_every: int = 10
+    #: Write the progress plot every N epochs and after the last one; ``None`` = after the
+    #: last epoch only (matplotlib costs ~0.3-1.2 s per plot on a 2-core CPU).
+    plot_every: int | None = 10
 
     def print_to_log_file(self, *args, also_print_to_console=True, add_timestamp=True):
         # nnU-Net's console output goes to its log file only; we log one line per epoch.
@@ -33,7 +34,7 @@ class _FMTrainerMixin:
         epoch = self.current_epoch
         log = self.logger
         last = epoch == self.num_epochs - 1
-        if not last and (epoch + 1) % self.plot_every != 0:
+        if not last and (self.plot_every is None or (epoch + 1) % self.plot_every != 0):
             log.plot_progress_png = lambda *args, **kwargs: None  # instance attribute shadows the method
             try:
                 super().on_epoch_end()
@@ -75,9 +76,15 @@ def _drop_costly_transforms(compose):
 
 
 class nnUNetTrainerFMQuick(_FMTrainerMixin, nnUNetTrainer):
-    """Short CPU schedule for the ``quick`` profile; never compiles; checkpoint every epoch."""
+    """Short CPU schedule for the ``quick`` profile; never compiles; one progress plot at the end.
+
+    Measured (cProfile, one quick fold, 4 x 10 iterations, 2-core CPU at load ~1.5):
+    forward/backward 10.2 s of 18.6 s, batch loading + augmentation 0.7 s, validation
+    0.2 s, checkpoint writes 0.03 s each, a progress plot 1.2 s; the rest is start-up.
+    """
 
     light_augmentation = True
+    plot_every = None
 
     def __init__(self, plans, configuration, fold, dataset_json, device=None):
         import torch

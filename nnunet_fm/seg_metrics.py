@@ -24,11 +24,25 @@ Definitions (A = reference, B = prediction, |.| = voxel count):
   :data:`DEFAULT_NSD_TOLERANCE_MM` = 2.0 mm: about three in-plane voxels of a
   0.7 x 0.7 x 4 mm FM mask (in-plane inter-reader boundary scatter passes) but half a
   slice, so a missing or extra slice of lesion counts as surface error.
+* ``nsd_slice``: the same surface Dice at a tolerance tied to the slice spacing,
+  ``nsd_tolerance_slice_mm`` = the case's largest voxel spacing (its slice spacing for
+  the anisotropic FM scans), so a boundary one slice off is within tolerance; the
+  largest spacing is also written as ``slice_spacing_mm``. 2 mm (``nsd``) is below the
+  slice thickness of every centre, so ``nsd`` counts every through-plane step as error.
 * ``volume_similarity`` = 1 - |(|A| - |B|)| / (|A| + |B|).
 * ``ref_volume_ml`` / ``pred_volume_ml`` = voxel count x voxel volume / 1000.
-* Lesions are 26-connected components (``scipy.ndimage.label`` with a 3x3x3 structure):
-  ``ref_lesions`` = components of A; ``detected_lesions`` = components of A that share
-  at least one voxel with B; ``fp_lesions`` = components of B that share no voxel with A.
+* Lesions are 26-connected components in 3-D (``scipy.ndimage.label`` with a 3x3x3
+  structure). ``ref_lesions`` = components of A; ``detected_lesions`` = components of A
+  of which at least ``lesion_overlap_fraction`` (default
+  :data:`DEFAULT_LESION_OVERLAP_FRACTION` = 0.1) of the voxels lie in B;
+  ``fp_lesions`` = components of B of which less than that fraction lies in A. One
+  shared voxel does not make a detection. :func:`lesion_table` gives the per-lesion rows.
+* Penalty when exactly one mask is empty: HD95 and ASSD are undefined (raw ``hd95_mm``
+  and ``assd_mm`` stay NaN); ``hd95_mm_penalised`` / ``assd_mm_penalised`` replace the
+  NaN by ``penalty_mm`` = the diagonal of the image's physical extent,
+  sqrt(sum_i (n_i x spacing_i)^2) in mm -- the largest distance two points of the
+  image can have -- so such cases count as the worst possible result instead of
+  being dropped from the mean. Elsewhere the penalised columns equal the raw ones.
 
 Empty masks never raise. Both empty: dice = jaccard = nsd = volume_similarity = 1,
 distances 0, ``empty_case = "both"``. Exactly one empty: dice = jaccard = nsd =
@@ -51,6 +65,12 @@ from scipy import ndimage
 #: Default tolerance of the normalised surface Dice, in mm (see module docstring).
 DEFAULT_NSD_TOLERANCE_MM = 2.0
 
+#: Fraction of a lesion's voxels that must be covered for it to count as detected.
+DEFAULT_LESION_OVERLAP_FRACTION = 0.1
+
+#: Columns of the per-lesion table (one row per reference lesion).
+LESION_COLUMNS = ("case_id", "lesion_id", "lesion_volume_ml", "overlap_fraction", "detected")
+
 #: Largest allowed deviation of ``D^T D`` from the identity for a direction matrix ``D``.
 ORTHONORMAL_TOLERANCE = 1e-3
 
@@ -58,7 +78,8 @@ ORTHONORMAL_TOLERANCE = 1e-3
 CSV_COLUMNS = (
     "case_id", "dice", "jaccard", "hd95_mm", "assd_mm", "nsd", "volume_similarity",
     "ref_volume_ml", "pred_volume_ml", "ref_lesions", "detected_lesions", "fp_lesions",
-    "empty_case",
+    "empty_case", "nsd_slice", "nsd_tolerance_slice_mm", "slice_spacing_mm",
+    "hd95_mm_penalised", "assd_mm_penalised", "penalty_mm",
 )
 
 #: Values of ``empty_case``.
@@ -327,29 +348,67 @@ def volume_ml(mask: np.ndarray, spacing_mm: Sequence[float]) -> float:
     return int(np.count_nonzero(mask)) * float(np.prod([float(s) for s in spacing_mm])) / 1000.0
 
 
-def lesion_counts(ref: np.ndarray, pred: np.ndarray) -> dict[str, int]:
-    """Lesion-level counts over 26-connected components.
+def _check_fraction(fraction: float) -> float:
+    fraction = float(fraction)
+    if not (math.isfinite(fraction) and 0.0 < fraction <= 1.0):
+        raise ValueError(f"lesion overlap fraction must lie in (0, 1]; got {fraction}")
+    return fraction
+
+
+def _component_overlaps(mask: np.ndarray, other: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Voxel count and covered fraction of every 26-connected component of ``mask``."""
+    labels, n = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]
+    covered = np.bincount(labels[other & mask].ravel(), minlength=n + 1)[1:]
+    return sizes, covered / np.maximum(sizes, 1)
+
+
+def lesion_table(ref: np.ndarray, pred: np.ndarray, spacing_mm: Sequence[float],
+                 overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION) -> list[dict[str, Any]]:
+    """One row per reference lesion (26-connected component, numbered in scan order).
+
+    Returns:
+        Dicts with ``lesion_id`` (1-based), ``lesion_volume_ml``, ``overlap_fraction``
+        (fraction of its voxels inside the prediction) and ``detected``
+        (``overlap_fraction >= overlap_fraction`` threshold).
+    """
+    threshold = _check_fraction(overlap_fraction)
+    ref, pred = np.asarray(ref, bool), np.asarray(pred, bool)
+    sizes, fractions = _component_overlaps(ref, pred)
+    voxel_ml = float(np.prod([float(s) for s in spacing_mm])) / 1000.0
+    return [{"lesion_id": i + 1, "lesion_volume_ml": int(size) * voxel_ml, "overlap_fraction": float(fraction),
+             "detected": bool(fraction >= threshold)} for i, (size, fraction) in enumerate(zip(sizes, fractions))]
+
+
+def lesion_counts(ref: np.ndarray, pred: np.ndarray,
+                  overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION) -> dict[str, int]:
+    """Lesion-level counts over 26-connected components with an overlap threshold.
 
     Returns:
         ``ref_lesions`` (components of the reference), ``detected_lesions`` (reference
-        components touching the prediction) and ``fp_lesions`` (predicted components
-        touching no reference voxel).
+        components with at least ``overlap_fraction`` of their voxels predicted) and
+        ``fp_lesions`` (predicted components with less than ``overlap_fraction`` of
+        their voxels in the reference).
     """
+    threshold = _check_fraction(overlap_fraction)
     ref, pred = np.asarray(ref, bool), np.asarray(pred, bool)
-    structure = np.ones((3, 3, 3), bool)
-    ref_labels, n_ref = ndimage.label(ref, structure=structure)
-    pred_labels, n_pred = ndimage.label(pred, structure=structure)
-    detected = np.unique(ref_labels[ref & pred])
-    touched = np.unique(pred_labels[ref & pred])
+    _, ref_fractions = _component_overlaps(ref, pred)
+    _, pred_fractions = _component_overlaps(pred, ref)
     return {
-        "ref_lesions": int(n_ref),
-        "detected_lesions": int(np.count_nonzero(detected)),
-        "fp_lesions": int(n_pred - np.count_nonzero(touched)),
+        "ref_lesions": int(ref_fractions.size),
+        "detected_lesions": int(np.count_nonzero(ref_fractions >= threshold)),
+        "fp_lesions": int(np.count_nonzero(pred_fractions < threshold)),
     }
 
 
+def extent_diagonal_mm(shape: Sequence[int], spacing_mm: Sequence[float]) -> float:
+    """Diagonal of the image's physical extent in mm: the HD95/ASSD penalty."""
+    return float(math.sqrt(sum((int(n) * float(s)) ** 2 for n, s in zip(shape, spacing_mm))))
+
+
 def mask_metrics(ref: np.ndarray, pred: np.ndarray, spacing_mm: Sequence[float],
-                 nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM) -> dict[str, Any]:
+                 nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM,
+                 lesion_overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION) -> dict[str, Any]:
     """Every per-case metric of two masks (surface distances computed once).
 
     Args:
@@ -357,21 +416,25 @@ def mask_metrics(ref: np.ndarray, pred: np.ndarray, spacing_mm: Sequence[float],
         pred: Predicted mask, same shape.
         spacing_mm: Voxel spacing (z, y, x) in mm.
         nsd_tolerance_mm: Tolerance of the normalised surface Dice.
+        lesion_overlap_fraction: Detection threshold of :func:`lesion_counts`.
 
     Returns:
         Dict with the CSV columns except ``case_id``.
     """
     ref, pred, spacing = _check_pair(ref, pred, spacing_mm)
     case = empty_case(ref, pred)
+    slice_tolerance = max(spacing)
     if case == "none":
         distances = surface_distances(ref, pred, spacing)
         forward, backward = directed_average_distances_mm(distances)
         hd95, assd = robust_hausdorff_mm(distances, 95.0), (forward + backward) / 2.0
         surface_dice = surface_dice_from_distances(distances, nsd_tolerance_mm)
+        surface_dice_slice = surface_dice_from_distances(distances, slice_tolerance)
     elif case == "both":
-        hd95, assd, surface_dice = 0.0, 0.0, 1.0
+        hd95, assd, surface_dice, surface_dice_slice = 0.0, 0.0, 1.0, 1.0
     else:
-        hd95, assd, surface_dice = math.nan, math.nan, 0.0
+        hd95, assd, surface_dice, surface_dice_slice = math.nan, math.nan, 0.0, 0.0
+    penalty = extent_diagonal_mm(ref.shape, spacing)
     row = {
         "dice": dice(ref, pred),
         "jaccard": jaccard(ref, pred),
@@ -382,8 +445,14 @@ def mask_metrics(ref: np.ndarray, pred: np.ndarray, spacing_mm: Sequence[float],
         "ref_volume_ml": volume_ml(ref, spacing),
         "pred_volume_ml": volume_ml(pred, spacing),
     }
-    row.update(lesion_counts(ref, pred))
+    row.update(lesion_counts(ref, pred, lesion_overlap_fraction))
     row["empty_case"] = case
+    row.update({
+        "nsd_slice": surface_dice_slice, "nsd_tolerance_slice_mm": slice_tolerance, "slice_spacing_mm": slice_tolerance,
+        "hd95_mm_penalised": penalty if math.isnan(hd95) else hd95,
+        "assd_mm_penalised": penalty if math.isnan(assd) else assd,
+        "penalty_mm": penalty,
+    })
     return row
 
 
@@ -418,7 +487,9 @@ def mask_array(image, what: str = "mask") -> np.ndarray:
 
 
 def case_metrics(ref_image, pred_image, nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM,
-                 geometry_tolerance: float | None = None, case_id: str = "") -> dict[str, Any]:
+                 geometry_tolerance: float | None = None, case_id: str = "",
+                 lesion_overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION,
+                 lesions: list | None = None) -> dict[str, Any]:
     """One row of the segmentation metrics CSV from two SimpleITK mask images.
 
     Args:
@@ -428,6 +499,9 @@ def case_metrics(ref_image, pred_image, nsd_tolerance_mm: float = DEFAULT_NSD_TO
         geometry_tolerance: Tolerance for the grid comparison (default
             ``nnunet_fm.image_io.GEOMETRY_TOLERANCE``).
         case_id: Written into the ``case_id`` column and error messages.
+        lesion_overlap_fraction: Lesion detection threshold (:func:`lesion_counts`).
+        lesions: If a list is given, the case's :func:`lesion_table` rows (with
+            ``case_id``) are appended to it.
 
     Returns:
         Dict whose keys are exactly :data:`CSV_COLUMNS`.
@@ -447,6 +521,10 @@ def case_metrics(ref_image, pred_image, nsd_tolerance_mm: float = DEFAULT_NSD_TO
         raise ValueError(f"{label}reference mask: {exc}") from None
     ref = mask_array(ref_image, f"{label}reference mask")
     pred = mask_array(pred_image, f"{label}predicted mask")
+    spacing = voxel_spacing_zyx(ref_image)
     row = {"case_id": case_id}
-    row.update(mask_metrics(ref, pred, voxel_spacing_zyx(ref_image), nsd_tolerance_mm))
+    row.update(mask_metrics(ref, pred, spacing, nsd_tolerance_mm, lesion_overlap_fraction))
+    if lesions is not None:
+        lesions.extend({"case_id": case_id, **lesion} for lesion in lesion_table(ref, pred, spacing,
+                                                                                  lesion_overlap_fraction))
     return {column: row[column] for column in CSV_COLUMNS}

@@ -44,8 +44,14 @@ def test_matches_surface_distance_medpy_and_simpleitk(case):
     assert row["assd_mm"] == pytest.approx(mean_directed, abs=TOL)
     assert row["nsd"] == pytest.approx(sd["surface_dice"]["2.0"], abs=TOL)
     assert row["volume_similarity"] == pytest.approx(itk["volume_similarity"], abs=TOL)
+    # SimpleITK's reference counts use the one-shared-voxel rule: a vanishing overlap fraction.
+    any_voxel = sm.lesion_counts(ref, pred, overlap_fraction=1e-12)
     for key in ("ref_lesions", "detected_lesions", "fp_lesions"):
-        assert row[key] == itk[key], key
+        assert any_voxel[key] == itk[key], key
+    assert row["ref_lesions"] == itk["ref_lesions"]
+    assert row["nsd_tolerance_slice_mm"] == row["slice_spacing_mm"] == max(spacing)
+    assert row["nsd_slice"] == sm.surface_dice_from_distances(sm.surface_distances(ref, pred, spacing), max(spacing))
+    assert row["hd95_mm_penalised"] == row["hd95_mm"] and row["assd_mm_penalised"] == row["assd_mm"]
     distances = sm.surface_distances(ref, pred, spacing)
     forward, backward = sm.directed_average_distances_mm(distances)
     assert forward == pytest.approx(sd["average_distance_ref_to_pred_mm"], abs=TOL)
@@ -78,6 +84,9 @@ def test_both_empty():
         "dice": 1.0, "jaccard": 1.0, "hd95_mm": 0.0, "assd_mm": 0.0, "nsd": 1.0,
         "volume_similarity": 1.0, "ref_volume_ml": 0.0, "pred_volume_ml": 0.0,
         "ref_lesions": 0, "detected_lesions": 0, "fp_lesions": 0, "empty_case": "both",
+        "nsd_slice": 1.0, "nsd_tolerance_slice_mm": 4.0, "slice_spacing_mm": 4.0,
+        "hd95_mm_penalised": 0.0, "assd_mm_penalised": 0.0,
+        "penalty_mm": pytest.approx(math.sqrt(24.0 ** 2 + 14.0 ** 2 + 14.0 ** 2)),
     }
     assert sm.dice(empty, empty) == 1.0 and sm.hd95_mm(empty, empty, (1, 1, 1)) == 0.0
 
@@ -91,6 +100,11 @@ def test_one_empty(which):
     assert row["dice"] == 0.0 and row["jaccard"] == 0.0 and row["nsd"] == 0.0
     assert row["volume_similarity"] == 0.0
     assert math.isnan(row["hd95_mm"]) and math.isnan(row["assd_mm"])
+    # penalty: diagonal of the 6 x 20 x 20 grid at 4 x 0.7 x 0.7 mm = sqrt(24² + 14² + 14²)
+    diagonal = math.sqrt(24.0 ** 2 + 14.0 ** 2 + 14.0 ** 2)
+    assert row["penalty_mm"] == pytest.approx(diagonal)
+    assert row["hd95_mm_penalised"] == pytest.approx(diagonal) and row["assd_mm_penalised"] == pytest.approx(diagonal)
+    assert row["nsd_slice"] == 0.0
     volume = 56 * 4.0 * 0.7 * 0.7 / 1000
     assert row["ref_volume_ml" if which == "ref_only" else "pred_volume_ml"] == pytest.approx(volume)
     assert (row["ref_lesions"], row["detected_lesions"], row["fp_lesions"]) == (
@@ -115,6 +129,35 @@ def test_lesions_are_26_connected():
     pred[2, 2, 2] = True
     pred[3, 5, 0] = True
     assert sm.lesion_counts(ref, pred) == {"ref_lesions": 2, "detected_lesions": 1, "fp_lesions": 1}
+
+
+def test_lesion_detection_needs_the_overlap_fraction():
+    ref = np.zeros((4, 10, 10), bool)
+    ref[1, 0:5, 0:4] = True  # lesion 1: 20 voxels
+    ref[1, 7:9, 7:9] = True  # lesion 2: 4 voxels
+    pred = np.zeros_like(ref)
+    pred[1, 0, 0] = True  # 1 of 20 voxels of lesion 1 = 5% (< 10%)
+    pred[1, 7, 7] = True  # 1 of 4 voxels of lesion 2 = 25%
+    pred[3, 0:3, 7:9] = True  # 6 voxels outside the reference: false positive
+    counts = sm.lesion_counts(ref, pred)  # default threshold 0.1
+    assert counts == {"ref_lesions": 2, "detected_lesions": 1, "fp_lesions": 1}
+    # the one-voxel rule would call lesion 1 detected
+    assert sm.lesion_counts(ref, pred, 1e-12)["detected_lesions"] == 2
+    # predicted component {(1,7,7), (1,8,8), (1,8,9)} (26-connected), 2 of 3 voxels in the reference:
+    # a false positive at threshold 0.7, not at 0.5
+    pred[1, 8, 8:10] = True
+    assert sm.lesion_counts(ref, pred, 0.5)["fp_lesions"] == 1
+    assert sm.lesion_counts(ref, pred, 0.7)["fp_lesions"] == 2
+    pred[1, 8, 8:10] = False
+    rows = sm.lesion_table(ref, pred, (3.0, 0.5, 0.5))
+    assert [r["lesion_id"] for r in rows] == [1, 2]
+    assert [r["lesion_volume_ml"] for r in rows] == pytest.approx([20 * 0.75 / 1000, 4 * 0.75 / 1000])
+    assert [r["overlap_fraction"] for r in rows] == pytest.approx([0.05, 0.25])
+    assert [r["detected"] for r in rows] == [False, True]
+    with pytest.raises(ValueError, match="overlap fraction"):
+        sm.lesion_counts(ref, pred, 0.0)
+    with pytest.raises(ValueError, match="overlap fraction"):
+        sm.lesion_table(ref, pred, (1, 1, 1), math.nan)
 
 
 def test_bad_shapes_and_spacing_raise():

@@ -194,6 +194,31 @@ class ReaderStudyConfig:
 
 
 @dataclass(frozen=True)
+class FeatureStudyConfig:
+    """Radiomics feature study (robustness, univariate analysis, SHAP; ``nnunet-fm feature-study``).
+
+    Attributes:
+        icc_thresholds: ICC(A,1) levels whose feature counts and lists are reported.
+        skew_threshold: Skewness above which a strictly positive feature is log-transformed
+            before the ICC (:func:`classifiers.feature_study.choose_transform`).
+        top_n: Features shown in the report's top tables and in the SHAP plots.
+        fdr_alpha: Benjamini-Hochberg level at which a univariate test counts as significant.
+    """
+
+    icc_thresholds: tuple[float, ...] = (0.75, 0.9)
+    skew_threshold: float = 1.0
+    top_n: int = 15
+    fdr_alpha: float = 0.05
+
+    def __post_init__(self) -> None:
+        _require(len(self.icc_thresholds) >= 1 and all(0.0 <= t <= 1.0 for t in self.icc_thresholds),
+                 "feature_study.icc_thresholds must be one or more values in [0, 1]")
+        _require(self.skew_threshold > 0, "feature_study.skew_threshold must be > 0")
+        _require(1 <= self.top_n <= 200, "feature_study.top_n must be 1-200")
+        _require(0.0 < self.fdr_alpha < 1.0, "feature_study.fdr_alpha must be in (0, 1)")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Whole-study run.
 
@@ -216,6 +241,7 @@ class RunConfig:
     classifier: ClassifierConfig = field(default_factory=ClassifierConfig)
     stats: StatsConfig = field(default_factory=StatsConfig)
     reader_study: ReaderStudyConfig = field(default_factory=ReaderStudyConfig)
+    feature_study: FeatureStudyConfig = field(default_factory=FeatureStudyConfig)
 
     def __post_init__(self) -> None:
         _require(bool(self.name) and "/" not in self.name and not self.name.startswith("."),

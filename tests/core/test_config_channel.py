@@ -25,6 +25,7 @@ NON_DEFAULT = {
     "classifier": {"seed": 14, "inner_cv_folds": 4, "n_iter": 5, "max_features": 6, "robust_icc_tau": 0.6},
     "stats": {"n_bootstrap": 300, "seed": 15, "ci_level": 0.9},
     "reader_study": {"seed": 16},
+    "feature_study": {"icc_thresholds": [0.5, 0.8], "skew_threshold": 2.0, "top_n": 7, "fdr_alpha": 0.1},
 }
 
 

@@ -27,12 +27,19 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from nnunet_fm.image_io import GEOMETRY_TOLERANCE, VOLUME_SUFFIXES, strip_volume_suffix
-from nnunet_fm.seg_metrics import CSV_COLUMNS, DEFAULT_NSD_TOLERANCE_MM
+from nnunet_fm.seg_metrics import (CSV_COLUMNS, DEFAULT_LESION_OVERLAP_FRACTION, DEFAULT_NSD_TOLERANCE_MM,
+                                   LESION_COLUMNS)
 
 LOG = logging.getLogger(__name__)
 
 #: Metrics summarised (mean, SD, median) besides DSC in the summaries.
-SUMMARY_METRICS = ("dice", "jaccard", "hd95_mm", "assd_mm", "nsd", "volume_similarity")
+SUMMARY_METRICS = ("dice", "jaccard", "hd95_mm", "assd_mm", "hd95_mm_penalised", "assd_mm_penalised", "nsd",
+                   "nsd_slice", "volume_similarity")
+#: Text of the HD95/ASSD penalty in the summary (see :mod:`nnunet_fm.seg_metrics`).
+PENALTY_DEFINITION = ("hd95_mm_penalised / assd_mm_penalised: when exactly one mask is empty, the undefined "
+                      "distance is replaced by the diagonal of the image's physical extent in mm "
+                      "(sqrt(sum (n_i * spacing_i)^2)); raw hd95_mm / assd_mm stay NaN and their means "
+                      "leave those cases out")
 #: What to do with a reference mask that has no prediction.
 MISSING_POLICIES = ("error", "skip")
 
@@ -135,15 +142,36 @@ def evaluate_case(case_id: str, ref_path: str | os.PathLike, pred_path: str | os
     return case_metrics(images[0], images[1], nsd_tolerance_mm, geometry_tolerance, case_id=case_id)
 
 
-def _evaluate_star(task: tuple) -> dict[str, Any]:
-    return evaluate_case(*task)
+def evaluate_case_with_lesions(case_id: str, ref_path: str | os.PathLike, pred_path: str | os.PathLike,
+                               nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM,
+                               geometry_tolerance: float = GEOMETRY_TOLERANCE,
+                               lesion_overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION):
+    """:func:`evaluate_case` plus the per-lesion rows (``LESION_COLUMNS``) of the case."""
+    from nnunet_fm.image_io import ImageReadError, read_image
+    from nnunet_fm.seg_metrics import case_metrics
+
+    images = []
+    for what, path in (("reference", ref_path), ("prediction", pred_path)):
+        try:
+            images.append(read_image(path))
+        except ImageReadError as exc:
+            raise ImageReadError(f"case {case_id}: {what} mask: {exc}") from None
+    lesions: list = []
+    row = case_metrics(images[0], images[1], nsd_tolerance_mm, geometry_tolerance, case_id=case_id,
+                       lesion_overlap_fraction=lesion_overlap_fraction, lesions=lesions)
+    return row, lesions
+
+
+def _evaluate_star(task: tuple):
+    return evaluate_case_with_lesions(*task)
 
 
 def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
                      out_csv: str | os.PathLike | None = None,
                      nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, jobs: int = 1,
                      geometry_tolerance: float = GEOMETRY_TOLERANCE, progress: bool = True,
-                     missing: str = "error"):
+                     missing: str = "error", lesion_overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION,
+                     lesions_csv: str | os.PathLike | None = None):
     """Evaluate every case of two mask folders.
 
     Args:
@@ -156,10 +184,14 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
         progress: Show a tqdm progress bar on stderr.
         missing: ``"error"`` or ``"skip"`` for references without a prediction
             (:func:`pair_case_files`).
+        lesion_overlap_fraction: Lesion detection threshold (fraction of a lesion's voxels).
+        lesions_csv: Where to write the per-lesion table (``LESION_COLUMNS``; ``None``: not written).
 
     Returns:
         pandas DataFrame with one row per evaluated case, columns ``CSV_COLUMNS``,
-        sorted by case id; ``frame.attrs["skipped_case_ids"]`` lists the skipped cases.
+        sorted by case id; ``frame.attrs["skipped_case_ids"]`` lists the skipped cases,
+        ``frame.attrs["lesions"]`` holds the per-lesion table and
+        ``frame.attrs["lesion_overlap_fraction"]`` the threshold.
     """
     import pandas as pd
 
@@ -170,20 +202,27 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
     if skipped:
         LOG.warning("%d of %d reference case(s) have no prediction in %s and were skipped: %s", len(skipped),
                     len(skipped) + len(pairs), pred_dir, _names(skipped))
-    tasks = [(case_id, str(ref), str(pred), nsd_tolerance_mm, geometry_tolerance) for case_id, ref, pred in pairs]
+    tasks = [(case_id, str(ref), str(pred), nsd_tolerance_mm, geometry_tolerance, lesion_overlap_fraction)
+             for case_id, ref, pred in pairs]
     from nnunet_fm.parallel import map_with_progress
 
-    rows = map_with_progress(_evaluate_star, tasks, jobs, "evaluate-seg", progress)
-    frame = pd.DataFrame(rows, columns=list(CSV_COLUMNS))
+    results = map_with_progress(_evaluate_star, tasks, jobs, "evaluate-seg", progress)
+    frame = pd.DataFrame([row for row, _ in results], columns=list(CSV_COLUMNS))
+    lesions = pd.DataFrame([lesion for _, case_lesions in results for lesion in case_lesions],
+                           columns=list(LESION_COLUMNS))
     frame.attrs["skipped_case_ids"] = list(skipped)
+    frame.attrs["lesions"] = lesions
+    frame.attrs["lesion_overlap_fraction"] = float(lesion_overlap_fraction)
     if out_csv is not None:
         write_csv(out_csv, frame)
+    if lesions_csv is not None:
+        write_csv(lesions_csv, lesions)
     flagged = frame[frame["empty_case"] != "none"]
     if len(flagged):
         LOG.warning("%d case(s) with an empty mask: %s", len(flagged),
                     _names([f"{c} ({e})" for c, e in zip(flagged["case_id"], flagged["empty_case"])]))
-    LOG.info("evaluated %d cases in %.1f s (%d job(s)); mean DSC %.4f", len(frame),
-             time.perf_counter() - start, jobs, float(frame["dice"].mean()))
+    LOG.info("evaluated %d cases in %.1f s (%d job(s)); %d skipped for lack of a prediction; mean DSC %.4f",
+             len(frame), time.perf_counter() - start, jobs, len(skipped), float(frame["dice"].mean()))
     return frame
 
 
@@ -281,6 +320,8 @@ def test_set_summary(per_case, n_boot: int = 2000, seed: int = 0) -> dict[str, A
     if "empty_case" in per_case:
         counts = per_case["empty_case"].value_counts()
         out["empty_cases"] = {k: int(counts.get(k, 0)) for k in ("none", "both", "ref_only", "pred_only")}
+    if "hd95_mm_penalised" in per_case:
+        out["penalty"] = _penalty_summary(per_case)
     if "ref_lesions" in per_case:
         ref_lesions = int(per_case["ref_lesions"].sum())
         detected = int(per_case["detected_lesions"].sum())
@@ -292,7 +333,42 @@ def test_set_summary(per_case, n_boot: int = 2000, seed: int = 0) -> dict[str, A
     return out
 
 
+def _penalty_summary(per_case) -> dict[str, Any]:
+    """How many cases carry the one-empty-mask penalty, and the means with and without it."""
+    penalised = per_case["empty_case"].isin(["ref_only", "pred_only"]) if "empty_case" in per_case else None
+    penalties = np.asarray(per_case["penalty_mm"], float) if "penalty_mm" in per_case else np.array([])
+    out: dict[str, Any] = {
+        "penalty_mm": PENALTY_DEFINITION,
+        "penalty_mm_range": [float(penalties.min()), float(penalties.max())] if penalties.size else None,
+        "n_penalised": int(penalised.sum()) if penalised is not None else 0,
+        "penalised_case_ids": sorted(per_case.loc[penalised, "case_id"].astype(str)) if penalised is not None else [],
+    }
+    for metric in ("hd95_mm", "assd_mm"):
+        out[f"{metric}_mean_without_penalty"] = _describe(per_case[metric])["mean"]
+        out[f"{metric}_mean_with_penalty"] = _describe(per_case[f"{metric}_penalised"])["mean"]
+    return out
+
+
 test_set_summary.__test__ = False  # not a pytest test despite its name
+
+
+def _conventions(per_case) -> dict[str, Any]:
+    """Segmentation conventions stated beside the numbers (spacing, NSD tolerance, lesions)."""
+    out: dict[str, Any] = {"skipped_case_ids": list(per_case.attrs.get("skipped_case_ids", []))}
+    out["n_skipped"] = len(out["skipped_case_ids"])
+    if "slice_spacing_mm" in per_case and len(per_case):
+        spacing = np.asarray(per_case["slice_spacing_mm"], float)
+        out["nsd_slice_tolerance"] = ("nsd_slice: normalised surface Dice at a tolerance equal to the case's "
+                                      "largest voxel spacing (its slice spacing), nsd_tolerance_slice_mm")
+        out["slice_spacing_mm"] = {"min": float(spacing.min()), "median": float(np.median(spacing)),
+                                   "max": float(spacing.max())}
+    if "lesion_overlap_fraction" in per_case.attrs:
+        fraction = float(per_case.attrs["lesion_overlap_fraction"])
+        out["lesion_detection"] = (f"26-connected components in 3-D; a reference lesion is detected when >= "
+                                   f"{fraction:g} of its voxels are predicted; a predicted component is a false "
+                                   f"positive when < {fraction:g} of its voxels lie in the reference")
+        out["lesion_overlap_fraction"] = fraction
+    return out
 
 
 def read_folds(cases_csv: str | os.PathLike) -> dict[str, int]:
@@ -314,11 +390,14 @@ def summarise(per_case, folds: Mapping[str, int] | None = None, n_boot: int = 20
     """Summary JSON content: test-set summary, plus the CV figure when folds are given.
 
     Cases with fold -1 (test sets) are left out of the CV figure; cases missing from
-    ``folds`` are an error.
+    ``folds`` are an error. ``per_case.attrs`` (from :func:`evaluate_folders`) add
+    ``skipped_case_ids``, ``lesion_overlap_fraction`` and ``lesions_by_size_tertile``
+    when present.
     """
     summary: dict[str, Any] = {"all_cases": test_set_summary(per_case, n_boot, seed)}
     if nsd_tolerance_mm is not None:
         summary["nsd_tolerance_mm"] = float(nsd_tolerance_mm)
+    summary.update(_conventions(per_case))
     if folds is not None:
         unknown = [c for c in per_case["case_id"] if c not in folds]
         if unknown:

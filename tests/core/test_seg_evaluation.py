@@ -215,3 +215,70 @@ def test_cli_errors_return_1(folders, tmp_path):
     rc = main(["-q", "evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(tmp_path / "x.csv"),
                "--cases", str(tmp_path / "cases.csv")])
     assert rc == 1 and not (tmp_path / "x.csv").exists()
+
+
+def test_cli_penalty_lesions_and_slice_nsd_in_outputs(folders, tmp_path):
+    ref_dir, pred_dir, _ = folders
+    out = tmp_path / "seg" / "internal_test.csv"
+    rc = main(["-q", "evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(out),
+               "--n-boot", "50"])
+    assert rc == 0
+    per_case = pd.read_csv(out, dtype={"case_id": str}).set_index("case_id")
+    summary = json.loads((tmp_path / "seg" / "internal_test_summary.json").read_text())
+    # SIJ_1_0005: empty reference, 18-voxel prediction on a 4 x 8 x 8 grid at 4 x 0.7 x 0.7 mm
+    diagonal = math.sqrt(16.0 ** 2 + 5.6 ** 2 + 5.6 ** 2)
+    row = per_case.loc["SIJ_1_0005"]
+    assert math.isnan(row["hd95_mm"]) and row["hd95_mm_penalised"] == pytest.approx(diagonal)
+    assert row["assd_mm_penalised"] == pytest.approx(diagonal) and row["penalty_mm"] == pytest.approx(diagonal)
+    assert row["nsd_tolerance_slice_mm"] == 4.0 and row["slice_spacing_mm"] == 4.0
+    assert row["fp_lesions"] == 1
+    penalty = summary["all_cases"]["penalty"]
+    assert penalty["n_penalised"] == 1 and penalty["penalised_case_ids"] == ["SIJ_1_0005"]
+    assert "diagonal" in penalty["penalty_mm"]
+    raw = per_case["hd95_mm"].dropna()
+    assert len(raw) == 4
+    assert penalty["hd95_mm_mean_without_penalty"] == pytest.approx(raw.mean())
+    assert penalty["hd95_mm_mean_with_penalty"] == pytest.approx((raw.sum() + diagonal) / 5)
+    assert summary["all_cases"]["metrics"]["hd95_mm_penalised"]["n"] == 5
+    assert summary["lesion_overlap_fraction"] == 0.1 and "26-connected" in summary["lesion_detection"]
+    assert summary["skipped_case_ids"] == [] and summary["n_skipped"] == 0
+    lesions = pd.read_csv(tmp_path / "seg" / "internal_test_lesions.csv", dtype={"case_id": str})
+    assert list(lesions.columns) == ["case_id", "lesion_id", "lesion_volume_ml", "overlap_fraction", "detected"]
+    assert int(lesions["detected"].sum()) == int(per_case["detected_lesions"].sum())
+    assert len(lesions) == int(per_case["ref_lesions"].sum())
+    assert summary["lesions_csv"] == "internal_test_lesions.csv"
+
+
+def test_cli_missing_skip_lists_the_skipped_cases(folders, tmp_path, caplog):
+    ref_dir, pred_dir, _ = folders
+    (pred_dir / "SIJ_1_0002.nii.gz").unlink()
+    out = tmp_path / "oof.csv"
+    with caplog.at_level("INFO"):
+        rc = main(["evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(out),
+                   "--n-boot", "20", "--missing", "skip"])
+    assert rc == 0
+    summary = json.loads((tmp_path / "oof_summary.json").read_text())
+    assert summary["skipped_case_ids"] == ["SIJ_1_0002"] and summary["n_skipped"] == 1
+    assert summary["all_cases"]["n_cases"] == 4
+    assert "1 skipped without a prediction" in caplog.text
+
+
+@pytest.mark.parametrize("flag, value", [("--nsd-tolerance-mm", "nan"), ("--nsd-tolerance-mm", "0"),
+                                         ("--nsd-tolerance-mm", "inf"), ("--n-boot", "0"), ("--jobs", "0"),
+                                         ("--lesion-overlap-fraction", "0"), ("--lesion-overlap-fraction", "1.5"),
+                                         ("--missing", "ignore")])
+def test_cli_refuses_bad_numbers(folders, tmp_path, flag, value, capsys):
+    ref_dir, pred_dir, _ = folders
+    with pytest.raises(SystemExit) as exit_info:
+        main(["-q", "evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(tmp_path / "x.csv"),
+              flag, value])
+    assert exit_info.value.code == 2
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_cli_refuses_a_folder_as_output(folders, tmp_path, capsys):
+    ref_dir, pred_dir, _ = folders
+    with pytest.raises(SystemExit):
+        main(["-q", "evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(tmp_path)])
+    assert "is a folder" in capsys.readouterr().err

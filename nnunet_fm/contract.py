@@ -106,3 +106,11 @@ def paper_stratum_counts() -> dict[tuple[int, str], int]:
         for diagnosis, column in zip(DIAGNOSES, ("axspa", "non_axspa")):
             out[(center, diagnosis)] = int(cohort[key][column])
     return out
+
+#: ``RUN/features/<prefix><set>.csv``: the same extraction on the reference masks (labelsTr/Ts/Ext).
+REFERENCE_FEATURES_PREFIX = "reference_"
+#: ``RUN/segmentation/<set><suffix>.csv``: one row per reference lesion.
+LESIONS_SUFFIX = "_lesions"
+#: Run subfolders of the classify stage: default model, reference-mask sensitivity analysis,
+#: robust-feature model (features with training ICC(A,1) >= classifier.robust_icc_tau).
+CLASSIFIER_DIR, CLASSIFIER_REFERENCE_DIR, CLASSIFIER_ROBUST_DIR = "classifier", "classifier_reference", "classifier_robust"

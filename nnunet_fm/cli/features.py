@@ -14,6 +14,8 @@ CONSUMES = consumed_fields(CONFIG_FLAGS)
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
+    from nnunet_fm.input_checks import int_in_range, output_file_path, positive_int
+
     parser = subparsers.add_parser(
         "features",
         help="pyradiomics + FM shape features per case into one CSV",
@@ -22,13 +24,19 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     )
     parser.add_argument("--images", required=True, help="folder of T1 volumes (CASE_0000.nii.gz or CASE.nii.gz)")
     parser.add_argument("--masks", required=True, help="folder of FM masks (CASE.nii.gz)")
-    parser.add_argument("--out", required=True, help="output CSV (written atomically)")
+    parser.add_argument("--out", required=True, type=output_file_path, help="output CSV (written atomically)")
     parser.add_argument(
         "--params", default=None,
         help="pyradiomics parameter YAML (default: the config's features.params_file, else the shipped "
              "radiomics_fm_t1.yaml)"
     )
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the config's, 2)")
+    parser.add_argument("--jobs", type=positive_int, default=None,
+                        help="worker processes (default: the config's, 2)")
+    parser.add_argument("--channel", type=int_in_range(0, 9999), default=0,
+                        help="nnU-Net channel of the image to use (CASE_<cccc>; default 0)")
+    parser.add_argument("--sequence", default=None,
+                        help="MR sequence of that channel (default: dataset.json's channel name, else T1); "
+                             "T1-only fm_ features are NaN with a note for other sequences")
     parser.add_argument("--dask-address", default=None,
                         help="run cases on this Dask distributed scheduler instead (default: the config's)")
     add_config_argument(parser, "features")
@@ -36,16 +44,24 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def study_stage(config, paths):
-    """The study's feature extraction: one table per prediction set (its images, its predicted masks)."""
+    """The study's feature extraction, one table per prediction set on its predicted masks
+    (``features/<set>.csv``) and the same extraction on its reference masks
+    (``features/reference_<set>.csv``: sensitivity analysis and feature study)."""
     from benchmarks.engine.stage_runner import Stage
-    from nnunet_fm.contract import PREDICTION_SETS
+    from nnunet_fm.contract import PREDICTION_SETS, REFERENCE_FEATURES_PREFIX
 
     dataset, run = paths.dataset(config), paths.run_dir
-    commands = tuple(
+    predicted = tuple(
         ("features", "--images", str(dataset / images), "--masks", str(paths.predictions / name),
          "--out", str(run / "features" / f"{name}.csv"), "--config", str(paths.config_file))
         for name, (images, _) in PREDICTION_SETS.items())
-    return Stage("features", commands, tuple(run / "features" / f"{n}.csv" for n in PREDICTION_SETS))
+    reference = tuple(
+        ("features", "--images", str(dataset / images), "--masks", str(dataset / labels),
+         "--out", str(run / "features" / f"{REFERENCE_FEATURES_PREFIX}{name}.csv"), "--config", str(paths.config_file))
+        for name, (images, labels) in PREDICTION_SETS.items())
+    outputs = tuple(run / "features" / f"{prefix}{n}.csv" for prefix in ("", REFERENCE_FEATURES_PREFIX)
+                    for n in PREDICTION_SETS)
+    return Stage("features", predicted + reference, outputs)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     settings = resolve_config(args, CONFIG_FLAGS).features  # validates the ranges
     table = extract_features(
         args.images, args.masks, params_file=settings.params_file, jobs=settings.jobs,
-        dask_address=settings.dask_address, out_csv=args.out,
+        dask_address=settings.dask_address, out_csv=args.out, channel=args.channel, sequence=args.sequence,
     )
     failed = int((table["error"] != "").sum())
     log = logging.getLogger("nnunet_fm.cli.features")

@@ -22,11 +22,14 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from classifiers.feature_extraction import SHAPE_NOTE_COLUMN
 from classifiers.icc import icc_a1, icc_a1_ci
 from classifiers.shape_features import FM_T1_NOTE_COLUMN
 
 #: Columns of a feature table that are not features (ids, flags, text notes).
-NON_FEATURE_COLUMNS = ("case_id", "mask_empty", "error", FM_T1_NOTE_COLUMN)
+NON_FEATURE_COLUMNS = ("case_id", "mask_empty", "error", FM_T1_NOTE_COLUMN, SHAPE_NOTE_COLUMN)
+#: Prefix of pyradiomics provenance columns (versions, hashes, spacing): never features.
+DIAGNOSTICS_PREFIX = "diagnostics_"
 #: Columns of :func:`feature_icc_table`.
 ICC_COLUMNS = ("feature", "transform", "skewness", "icc_a1", "icc_a1_ci_low", "icc_a1_ci_high", "n_cases",
                "icc_at_least_0_75", "icc_at_least_0_9")
@@ -38,8 +41,8 @@ SKEW_THRESHOLD = 1.0
 
 
 def feature_columns(table) -> list[str]:
-    """Feature columns of a feature table: all but :data:`NON_FEATURE_COLUMNS`."""
-    return [c for c in table.columns if c not in NON_FEATURE_COLUMNS]
+    """Feature columns of a feature table: all but :data:`NON_FEATURE_COLUMNS` and ``diagnostics_*``."""
+    return [c for c in table.columns if c not in NON_FEATURE_COLUMNS and not str(c).startswith(DIAGNOSTICS_PREFIX)]
 
 
 def choose_transform(values: Any, skew_threshold: float = SKEW_THRESHOLD) -> tuple[str, float]:

@@ -138,14 +138,12 @@ def run(args: argparse.Namespace) -> int:
         out = args.out or args.run / STAGE_NAME
         summary = stage.run_feature_study(args.run, out, settings, segmentation_only=args.segmentation_only)
     else:
-        if mode == "masks":
-            table_a, table_b = stage.extract_reader_tables(args.masks_a, args.masks_b, args.images, args.out,
-                                                           settings.params_file, args.jobs)
-        else:
-            table_a, table_b = args.features_a, args.features_b
         out = args.out
-        summary = stage.run_reader_agreement(table_a, table_b, out, settings,
-                                             labels=(args.label_a, args.label_b))
+        masks = mode == "masks"
+        summary = stage.run_reader_agreement(args.masks_a if masks else args.features_a,
+                                             args.masks_b if masks else args.features_b, out, settings,
+                                             labels=(args.label_a, args.label_b),
+                                             images=args.images if masks else None, jobs=args.jobs)
     LOG.info("feature study (%s) written to %s in %.1f s", summary["study_mode"], out,
              summary["elapsed_s"])
     return 0

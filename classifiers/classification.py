@@ -8,10 +8,17 @@ cases only; the test rows are scored once, at the end.
 
 Outputs in ``out_dir`` (each written atomically; ``classifier.json`` last):
 
-- ``predictions.csv``: ``case_id, set, label, score_xgboost, score_fm_volume,
-  score_clinical, pred_xgboost, score_source`` (``oof-cv`` for training rows: scores from
-  ``cross_val_predict``; ``test`` for test rows: scores of the model fitted on all
-  training cases).
+- ``predictions.csv``: ``case_id, set, split, label, score_xgboost, score_fm_volume,
+  score_clinical, score_clinical_imaging, pred_xgboost, score_source`` (``oof-cv`` for
+  training rows: scores from ``cross_val_predict``; ``test`` for test rows: scores of the
+  model fitted on all training cases).
+- ``score_clinical``: logistic regression on age and sex; ``score_clinical_imaging``:
+  logistic regression on age, sex and the logit of the XGBoost score (training: its
+  out-of-fold score, so the stacked model never sees a score made with the case
+  itself; test: the final model's score). Both are fitted on training cases only, and
+  their training rows are themselves out of fold (same stratified folds as XGBoost's).
+  Without age and sex (``clinical_available=False``, or a blank age/sex) the scores
+  are left empty with a note in ``classifier.json`` -- never filled with a default.
 - ``feature_importances.csv``: gain of each selected feature, sorted.
 - ``model/``: ``model.json`` + ``pipeline.json`` (:mod:`classifiers.model_io`).
 - ``classifier.json``: best parameters, inner-CV AUC, threshold, counts, excluded cases.
@@ -37,7 +44,18 @@ LOG = logging.getLogger(__name__)
 FEATURE_META_COLUMNS = ("case_id", "error")
 
 PREDICTION_COLUMNS = ("case_id", "set", "split", "label", "score_xgboost", "score_fm_volume", "score_clinical",
-                      "pred_xgboost", "score_source")
+                      "score_clinical_imaging", "pred_xgboost", "score_source")
+#: Score columns of ``predictions.csv`` (the ROC analysis reads these).
+SCORE_COLUMNS = ("score_xgboost", "score_fm_volume", "score_clinical", "score_clinical_imaging")
+#: Scores are clipped to [EPS, 1 - EPS] before the logit of the clinical + imaging model.
+LOGIT_EPS = 1e-6
+#: What the operating threshold's training scores are (``classifier.json`` "operating_point_source").
+OPERATING_POINT_SOURCE = (
+    "out-of-fold training scores: cross_val_predict of a clone of the tuned pipeline (search.best_estimator_, "
+    "i.e. the final hyper-parameters) over the stratified inner folds (same seed); each training case is scored "
+    "by a model fitted without it. The hyper-parameters were chosen on the same training cases, so these scores "
+    "(and the threshold's training sensitivity/specificity) are mildly optimistic; the threshold is applied "
+    "unchanged to the final model's test scores")
 
 
 def load_cases(cases_csv: str | os.PathLike) -> Any:
@@ -205,7 +223,10 @@ def join_features(cases: Any, features: Any) -> tuple[Any, list[dict[str, str]]]
 
 def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str | os.PathLike,
                        out_dir: str | os.PathLike, random_state: int = 2024, inner_cv_folds: int = 3,
-                       n_iter: int = 12, max_features: int = 20, n_jobs: int = 1) -> dict[str, Any]:
+                       n_iter: int = 12, max_features: int = 20, n_jobs: int = 1,
+                       clinical_available: bool = True, clinical_reason: str = "",
+                       feature_subset: Sequence[str] | None = None,
+                       extra_summary: dict[str, Any] | None = None) -> dict[str, Any]:
     """Tune and fit the classifier on training cases, score every case, write the outputs.
 
     Args:
@@ -217,6 +238,12 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
         n_iter: Randomised-search candidates.
         max_features: Upper bound of the feature selector.
         n_jobs: Parallel fits in the search.
+        clinical_available: ``False`` (the dataset has no age/sex for every patient):
+            ``score_clinical`` and ``score_clinical_imaging`` are left empty.
+        clinical_reason: Why the clinical baseline is unavailable (for the note).
+        feature_subset: Only these feature columns enter the model (robust-feature
+            classifier); names absent from the tables are an error.
+        extra_summary: Added to ``classifier.json`` (e.g. the analysis it belongs to).
 
     Returns:
         The content of ``classifier.json``.
@@ -226,6 +253,8 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
     started = time.perf_counter()
     out_dir = Path(out_dir)
     cases, train, test, feature_columns, excluded = _training_and_test_rows(feature_csvs, cases_csv)
+    if feature_subset is not None:
+        feature_columns = _restrict_features(feature_columns, feature_subset)
     X_train, y_train = train[feature_columns], train["label"].to_numpy(dtype=int)
     X_test = test[feature_columns]
 
@@ -238,8 +267,9 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
              time.perf_counter() - tic, search.best_score_)
 
     # 2-3. Out-of-fold threshold, test scores and the baselines.
-    predictions, threshold = _score_cases(model, cases, train, test, feature_columns, inner_cv_folds,
-                                          random_state, n_jobs)
+    predictions, threshold, clinical_notes = _score_cases(
+        model, cases, train, test, feature_columns, inner_cv_folds, random_state, n_jobs,
+        clinical_available, clinical_reason)
 
     # 4. Model files, checked by reloading them before anything refers to them.
     drift = _save_checked_model(model, out_dir, feature_columns, threshold, random_state, search.best_params_,
@@ -253,6 +283,8 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
                                   random_state=random_state, inner_cv_folds=inner_cv_folds, n_iter=n_iter,
                                   max_features=max_features)
     # input files by name only: results must not reveal the machine's directory layout
+    summary["clinical_models"] = clinical_notes
+    summary.update(extra_summary or {})
     summary["feature_csvs"] = [Path(p).name for p in feature_csvs]
     summary["cases_csv"] = Path(cases_csv).name
     summary["elapsed_s"] = round(time.perf_counter() - started, 2)
@@ -261,6 +293,53 @@ def run_classification(feature_csvs: Sequence[str | os.PathLike], cases_csv: str
              ", ".join(f"{k} AUC {v['score_xgboost']:.3f}" for k, v in summary["auc_descriptive"].items()
                        if v.get("score_xgboost") is not None))
     return summary
+
+
+def robust_feature_selection(training_csv: str | os.PathLike, reference_csv: str | os.PathLike,
+                             cases_csv: str | os.PathLike, tau: float) -> tuple[dict[str, Any], Any]:
+    """Features whose ICC(A,1) between predicted- and reference-mask values reaches ``tau``, training cases only.
+
+    Args:
+        training_csv: Features of the training cases from out-of-fold predicted masks.
+        reference_csv: The same extraction on the reference masks.
+        cases_csv: ``cases.csv``; only ``train``/``validation`` cases enter the ICC.
+        tau: ICC(A,1) threshold in [0, 1].
+
+    Returns:
+        ``(record, icc_table)``: the ``robust_features.json`` content (tau, counts, kept
+        names) and the per-feature table of :func:`classifiers.feature_study.feature_icc_table`.
+    """
+    import pandas as pd
+
+    from classifiers.feature_study import feature_icc_table, robust_features
+
+    cases = load_cases(cases_csv)
+    training_ids = set(cases.loc[cases["set"].isin(TRAINING_SETS), "case_id"])
+    tables = []
+    for csv in (training_csv, reference_csv):
+        if not Path(csv).is_file():
+            raise FileNotFoundError(f"feature table not found: {csv}")
+        table = pd.read_csv(csv, dtype={"case_id": str, "error": str}, keep_default_na=True)
+        if "case_id" not in table.columns or "error" not in table.columns:
+            raise ValueError(f"{csv}: feature table needs case_id and error columns")
+        tables.append(table[table["case_id"].str.strip().isin(training_ids)].reset_index(drop=True))
+    _, model_columns = load_features([training_csv])
+    icc = feature_icc_table(tables[0], tables[1])
+    icc = icc[icc["feature"].isin(model_columns)].reset_index(drop=True)
+    kept = robust_features(icc, tau)
+    record = {
+        "tau": float(tau),
+        "icc": "ICC(A,1) (two-way, absolute agreement, single rater) per feature between out-of-fold "
+               "predicted-mask and reference-mask features of the training cases only "
+               "(classifiers.feature_study.feature_icc_table, log transform for skewed positive features)",
+        "n_training_cases": int(icc["n_cases"].max()) if len(icc) else 0,
+        "n_features": int(len(icc)),
+        "n_kept": len(kept),
+        "features": kept,
+        "training_csv": Path(training_csv).name,
+        "reference_csv": Path(reference_csv).name,
+    }
+    return record, icc
 
 
 def _training_and_test_rows(feature_csvs: Sequence[str | os.PathLike], cases_csv: str | os.PathLike):
@@ -285,30 +364,37 @@ def _training_and_test_rows(feature_csvs: Sequence[str | os.PathLike], cases_csv
     return cases, train, test, feature_columns, excluded
 
 
+def _restrict_features(feature_columns: list[str], subset: Sequence[str]) -> list[str]:
+    unknown = [name for name in subset if name not in feature_columns]
+    if unknown:
+        raise ValueError(f"{len(unknown)} requested feature(s) are not numeric columns of the feature tables, "
+                         f"e.g. {unknown[0]!r}")
+    if not subset:
+        raise ValueError("the feature subset is empty; nothing to train on")
+    wanted = set(subset)
+    return [name for name in feature_columns if name in wanted]
+
+
 def _score_cases(model: Any, cases: Any, train: Any, test: Any, feature_columns: list[str], inner_cv_folds: int,
-                 random_state: int, n_jobs: int) -> tuple[Any, float]:
-    """Prediction rows of every case (XGBoost, FM volume, clinical) and the Youden threshold."""
+                 random_state: int, n_jobs: int, clinical_available: bool = True,
+                 clinical_reason: str = "") -> tuple[Any, float, dict[str, Any]]:
+    """Prediction rows of every case (XGBoost, FM volume, clinical, clinical + imaging), the Youden
+    threshold and the notes on the clinical models."""
     import pandas as pd
 
-    from classifiers.pipeline import build_clinical_pipeline, clinical_features, fm_volume_scores, out_of_fold_scores
+    from classifiers.pipeline import fm_volume_scores, out_of_fold_scores
 
     X_train, y_train, X_test = train[feature_columns], train["label"].to_numpy(dtype=int), test[feature_columns]
-    # Out-of-fold training scores -> operating threshold (never looks at test cases).
-    # The hyper-parameters were picked on all training cases, so these scores (and their
-    # AUC) are mildly optimistic; they serve to place the threshold, not to report accuracy.
+    # Out-of-fold training scores -> operating threshold (never looks at test cases); see
+    # OPERATING_POINT_SOURCE for what they are and why they are mildly optimistic.
     oof = out_of_fold_scores(model, X_train, y_train, inner_cv_folds, random_state, n_jobs=n_jobs)
     threshold = youden_threshold(y_train, oof)
     if not np.isfinite(threshold):
         LOG.warning("no cut-off on the training scores beats calling every case axSpA; threshold is %s",
                     threshold)
     test_scores = model.predict_proba(X_test)[:, 1] if len(test) else np.empty(0)
-
-    # Baselines.
-    clinical_model = build_clinical_pipeline(random_state)
-    clin_train, clin_test = clinical_features(train), clinical_features(test)
-    clin_oof = out_of_fold_scores(clinical_model, clin_train, y_train, inner_cv_folds, random_state)
-    clinical_model.fit(clin_train, y_train)
-    clin_test_scores = clinical_model.predict_proba(clin_test)[:, 1] if len(test) else np.empty(0)
+    clinical, notes = clinical_scores(train, test, oof, test_scores, inner_cv_folds, random_state,
+                                      clinical_available, clinical_reason)
     if "fm_volume_ml" in feature_columns:
         vol_train, vol_test = fm_volume_scores(train), fm_volume_scores(test)
     else:
@@ -316,12 +402,82 @@ def _score_cases(model: Any, cases: Any, train: Any, test: Any, feature_columns:
         vol_train, vol_test = np.full(len(train), np.nan), np.full(len(test), np.nan)
 
     predictions = pd.concat([
-        _prediction_rows(train, oof, vol_train, clin_oof, threshold, "oof-cv"),
-        _prediction_rows(test, test_scores, vol_test, clin_test_scores, threshold, "test"),
+        _prediction_rows(train, oof, vol_train, clinical["train"], threshold, "oof-cv"),
+        _prediction_rows(test, test_scores, vol_test, clinical["test"], threshold, "test"),
     ], ignore_index=True)
     order = {case_id: i for i, case_id in enumerate(cases["case_id"])}
     predictions = predictions.sort_values("case_id", key=lambda s: s.map(order), kind="stable")
-    return predictions.reset_index(drop=True), threshold
+    return predictions.reset_index(drop=True), threshold, notes
+
+
+def clinical_scores(train: Any, test: Any, xgb_oof: np.ndarray, xgb_test: np.ndarray, cv_folds: int,
+                    random_state: int, available: bool = True, reason: str = "") -> tuple[dict, dict[str, Any]]:
+    """``score_clinical`` and ``score_clinical_imaging`` of training (out of fold) and test rows.
+
+    Rows without age or sex get no score (never an imputed one); the models are fitted on
+    the complete training rows only. The clinical + imaging model's inputs are age, sex
+    and logit(XGBoost score): out-of-fold scores for training rows, the final model's
+    scores for test rows.
+
+    Returns:
+        ``({"train": {"clinical": arr, "clinical_imaging": arr}, "test": {...}}, notes)``.
+    """
+    from classifiers.pipeline import clinical_features
+
+    empty = {"train": _nan_scores(len(train)), "test": _nan_scores(len(test))}
+    notes: dict[str, Any] = {
+        "score_clinical": "logistic regression (standardised) on age and sex_male",
+        "score_clinical_imaging": "logistic regression (standardised) on age, sex_male and logit(score_xgboost); "
+                                  "training rows: out-of-fold XGBoost scores in, out-of-fold predictions out "
+                                  "(same stratified folds); test rows: the final XGBoost's scores",
+    }
+    if not available:
+        notes["note"] = f"clinical baseline unavailable ({reason or 'dataset_meta: clinical_baseline_available false'}); score_clinical and score_clinical_imaging left empty"
+        LOG.warning("%s", notes["note"])
+        return empty, notes
+    clin_train, clin_test = clinical_features(train), clinical_features(test)
+    ok_train, ok_test = clin_train.notna().all(axis=1).to_numpy(), clin_test.notna().all(axis=1).to_numpy()
+    y = train["label"].to_numpy(dtype=int)
+    notes["n_rows_without_age_or_sex"] = {"training": int((~ok_train).sum()), "test": int((~ok_test).sum())}
+    counts = np.bincount(y[ok_train], minlength=2)
+    if counts.min() < cv_folds:
+        notes["note"] = (f"only {int(counts[1])} axSpA and {int(counts[0])} non-axSpA training cases have age and "
+                         f"sex (< {cv_folds} folds); score_clinical and score_clinical_imaging left empty")
+        LOG.warning("%s", notes["note"])
+        return empty, notes
+    if (~ok_train).any() or (~ok_test).any():
+        notes["note"] = (f"{int((~ok_train).sum())} training and {int((~ok_test).sum())} test case(s) without age "
+                         "or sex have no clinical scores (nothing imputed)")
+        LOG.warning("%s", notes["note"])
+    inputs_train = _with_logit(clin_train, xgb_oof)
+    inputs_test = _with_logit(clin_test, xgb_test)
+    out = {"train": _nan_scores(len(train)), "test": _nan_scores(len(test))}
+    for name, columns in (("clinical", list(clin_train.columns)), ("clinical_imaging", list(inputs_train.columns))):
+        oof, fitted = _fit_clinical_model(inputs_train.loc[ok_train, columns], y[ok_train], cv_folds, random_state)
+        out["train"][name][ok_train] = oof
+        if ok_test.any():
+            out["test"][name][ok_test] = fitted.predict_proba(inputs_test.loc[ok_test, columns])[:, 1]
+    return out, notes
+
+
+def _nan_scores(n: int) -> dict[str, np.ndarray]:
+    return {"clinical": np.full(n, np.nan), "clinical_imaging": np.full(n, np.nan)}
+
+
+def _with_logit(clinical: Any, scores: np.ndarray) -> Any:
+    clipped = np.clip(np.asarray(scores, dtype=float), LOGIT_EPS, 1.0 - LOGIT_EPS)
+    out = clinical.copy()
+    out["logit_xgboost"] = np.log(clipped / (1.0 - clipped))
+    return out
+
+
+def _fit_clinical_model(X: Any, y: np.ndarray, cv_folds: int, random_state: int) -> tuple[np.ndarray, Any]:
+    """Out-of-fold scores (stratified folds of :func:`classifiers.pipeline.inner_cv`) and the model fitted on all."""
+    from classifiers.pipeline import build_clinical_pipeline, out_of_fold_scores
+
+    model = build_clinical_pipeline(random_state)
+    oof = out_of_fold_scores(model, X, y, cv_folds, random_state)
+    return oof, model.fit(X, y)
 
 
 def _save_checked_model(model: Any, out_dir: Path, feature_columns: list[str], threshold: float, random_state: int,
@@ -359,6 +515,7 @@ def _classifier_summary(search: Any, model: Any, predictions: Any, threshold: fl
         "threshold_method": "Youden index (pROC thresholds, nnunet_fm.roc_stats.youden_threshold) on "
                             "out-of-fold (cross_val_predict) training scores; applied unchanged to test sets",
         "threshold_rule": THRESHOLD_RULE,
+        "operating_point_source": OPERATING_POINT_SOURCE,
         "auc_descriptive": _auc_by_set(predictions),
         "n_per_set": _counts(predictions),
         "n_feature_columns": len(feature_columns),
@@ -371,7 +528,7 @@ def _classifier_summary(search: Any, model: Any, predictions: Any, threshold: fl
     }
 
 
-def _prediction_rows(rows: Any, xgb_scores: np.ndarray, volume: np.ndarray, clinical: np.ndarray,
+def _prediction_rows(rows: Any, xgb_scores: np.ndarray, volume: np.ndarray, clinical: dict[str, np.ndarray],
                      threshold: float, source: str) -> Any:
     import pandas as pd
 
@@ -383,7 +540,8 @@ def _prediction_rows(rows: Any, xgb_scores: np.ndarray, volume: np.ndarray, clin
         "label": rows["label"].to_numpy(dtype=int),
         "score_xgboost": np.asarray(xgb_scores, dtype=float),
         "score_fm_volume": np.asarray(volume, dtype=float),
-        "score_clinical": np.asarray(clinical, dtype=float),
+        "score_clinical": np.asarray(clinical["clinical"], dtype=float),
+        "score_clinical_imaging": np.asarray(clinical["clinical_imaging"], dtype=float),
         "pred_xgboost": (np.asarray(xgb_scores, dtype=float) >= threshold).astype(int),
         "score_source": source,
     }, columns=list(PREDICTION_COLUMNS))
@@ -401,7 +559,7 @@ def _auc_by_set(predictions: Any) -> dict[str, dict[str, float | None]]:
         if rows.empty:
             continue
         aucs = {}
-        for column in ("score_xgboost", "score_fm_volume", "score_clinical"):
+        for column in SCORE_COLUMNS:
             ok = rows[column].notna()
             labels = rows.loc[ok, "label"]
             aucs[column] = (float(roc_auc_score(labels, rows.loc[ok, column]))

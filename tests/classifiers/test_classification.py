@@ -101,7 +101,7 @@ def run_out(cohort, tmp_path_factory):
 def test_cli_writes_predictions_with_real_values(run_out, cohort):
     pred = pd.read_csv(run_out / "predictions.csv", dtype={"case_id": str})
     assert list(pred.columns) == ["case_id", "set", "split", "label", "score_xgboost", "score_fm_volume",
-                                  "score_clinical", "pred_xgboost", "score_source"]
+                                  "score_clinical", "score_clinical_imaging", "pred_xgboost", "score_source"]
     n_expected = sum(SETS.values()) - 3  # two failed cases and one without features
     assert len(pred) == n_expected and pred["case_id"].is_unique
     assert {FAILED_CASE, FAILED_TEST_CASE, NO_FEATURES_CASE}.isdisjoint(pred["case_id"])
@@ -110,7 +110,7 @@ def test_cli_writes_predictions_with_real_values(run_out, cohort):
     assert (pred.loc[~training, "split"] == pred.loc[~training, "set"]).all()
     assert (pred.loc[training, "score_source"] == "oof-cv").all()
     assert (pred.loc[~training, "score_source"] == "test").all()
-    assert pred[["score_xgboost", "score_fm_volume", "score_clinical"]].notna().all().all()
+    assert pred[["score_xgboost", "score_fm_volume", "score_clinical", "score_clinical_imaging"]].notna().all().all()
     for set_name in ("internal_test", "external_test"):
         rows = pred[pred["set"] == set_name]
         assert roc_auc_score(rows["label"], rows["score_xgboost"]) > 0.9

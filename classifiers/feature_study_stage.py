@@ -431,12 +431,16 @@ def _write_robust_classifier(run_dir: Path, out: Path, settings: StudySettings) 
 
     robust_dir = run_dir / "classifier_robust"
     default_path, robust_path = run_dir / "classifier" / "predictions.csv", robust_dir / "predictions.csv"
+    info_path = robust_dir / "robust_features.json"
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    except ValueError as exc:
+        raise ValueError(f"{info_path}: not valid JSON ({exc})") from None
     for path in (robust_path, default_path):
         if not path.is_file():
-            return unavailable(f"{_relative(path, run_dir)} not found (robust classifier off: "
-                               "classifier.robust_icc_tau null, or the classify stage did not write it)")
-    info_path = robust_dir / "robust_features.json"
-    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+            note = info.get("note") if isinstance(info, dict) else None
+            return unavailable(note or f"{_relative(path, run_dir)} not found (robust classifier off: "
+                                       "classifier.robust_icc_tau null, or the classify stage did not write it)")
     result = robust_comparison(_read_predictions(default_path), _read_predictions(robust_path), settings.level,
                                info if isinstance(info, dict) else {})
     write_json(out / OUTPUT_FILES["robust_classifier"], result)
@@ -456,8 +460,8 @@ def _compact_robust(result: Mapping[str, Any]) -> dict[str, Any]:
     info = result.get("robust_features") or {}
     names = info.get("features") if isinstance(info.get("features"), list) else None
     return {**{k: v for k, v in result.items() if k != "robust_features"},
-            "tau": info.get("tau", info.get("robust_icc_tau")),
-            "n_robust_features": len(names) if names is not None else info.get("n_features")}
+            "tau": info.get("tau"), "n_candidate_features": info.get("n_features"),
+            "n_robust_features": len(names) if names is not None else info.get("n_kept")}
 
 
 def _finish(out: Path, summary: dict[str, Any], started: float) -> dict[str, Any]:

@@ -118,6 +118,7 @@ def feature_study_summary(run_dir: str | Path) -> dict[str, Any]:
     out["shap_max_additivity_error_logit"] = shap.get("max_additivity_error_logit")
     rc = summary.get("robust_classifier") or {}
     out["robust_classifier"] = ({"tau": rc.get("tau"), "n_robust_features": rc.get("n_robust_features"),
+                                 "n_candidate_features": rc.get("n_candidate_features"),
                                  **{name: {k: s.get(k) for k in ("auc_robust", "auc_default", "delta_auc", "p_value")}
                                     for name, s in (rc.get("by_set") or {}).items() if s.get("available")}}
                                 if rc.get("available") else None)
@@ -221,8 +222,10 @@ def _robust_classifier_lines(rc: Mapping[str, Any]) -> list[str]:
     lines = ["### Robust-feature classifier", ""]
     if not rc.get("available"):
         return lines + [f"Not available: {_reason(rc, 'not computed')}.", ""]
-    lines += [f"Only features with training-case ICC(A,1) ≥ {rc.get('tau', 'n/a')} ({rc.get('n_robust_features', 'n/a')} "
-              f"features) enter the classifier; {rc.get('test')}.", "",
+    of = f" of {rc['n_candidate_features']}" if rc.get("n_candidate_features") is not None else ""
+    lines += [f"Only features with ICC(A,1) ≥ {rc.get('tau', 'n/a')} between out-of-fold predicted and reference masks "
+              f"of the training cases ({rc.get('n_robust_features', 'n/a')}{of} features) enter the classifier; "
+              f"{rc.get('test')}.", "",
               "| Set | Cases | AUC robust | AUC default | ΔAUC (95% CI) | p |", "| --- | --- | --- | --- | --- | --- |"]
     for name, s in (rc.get("by_set") or {}).items():
         if not s.get("available"):

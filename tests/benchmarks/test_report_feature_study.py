@@ -53,7 +53,9 @@ def test_summary_keys_and_values(run):
     assert summary["n_empty_masks_pred"] == 1 and summary["n_failed_cases"] == 1
     assert summary["n_univariate_significant_fdr"] == saved["univariate"]["n_significant_fdr"]
     assert summary["top_shap_features"][0] == saved["shap"]["top_features"][0]["feature"]
-    assert set(summary["robust_classifier"]) == {"tau", "n_robust_features", "internal_test", "external_test"}
+    assert set(summary["robust_classifier"]) == {"tau", "n_robust_features", "n_candidate_features",
+                                                  "internal_test", "external_test"}
+    assert summary["robust_classifier"]["n_candidate_features"] == 40
     assert summary["bland_altman_volume_ml"]["n_cases"] == 59
     json.dumps(summary)  # summary.json-ready
 

@@ -126,6 +126,16 @@ def test_robust_classifier_beside_default_with_paired_delong(study):
         assert result["delta_auc"] == pytest.approx(result["auc_robust"] - result["auc_default"], abs=1e-12)
         assert 0.0 <= result["p_value"] <= 1.0
     assert summary["robust_classifier"]["tau"] == 0.75 and summary["robust_classifier"]["n_robust_features"] == 30
+    assert summary["robust_classifier"]["n_candidate_features"] == 60
+
+
+def test_robust_classifier_without_a_model_gives_the_classify_note(study, tmp_path):
+    run = _copy_without(study[0], tmp_path / "no_robust_model", "classifier_robust/predictions.csv")
+    note = "no feature reaches ICC(A,1) >= 0.99; no robust model trained"
+    (run / "classifier_robust" / "robust_features.json").write_text(json.dumps({"tau": 0.99, "features": [],
+                                                                                 "note": note}))
+    summary = stage.run_feature_study(run, run / "feature_study", SETTINGS)
+    assert summary["robust_classifier"] == {"available": False, "reason": note}
 
 
 def test_redundancy_covers_the_model_features(study):

@@ -1,69 +1,38 @@
-"""Rebuild a run's report from its files alone: ``report.md``, ``summary.json``, plots.
+"""Rebuild a run's report from its files alone: ``report.md``, ``summary.json``, ``tripod_ai.md``, plots.
 
-Inputs (all inside ``results/<run>/``): ``config.yaml``, ``provenance.json``,
-``stages.json``, ``segmentation/*.csv`` + ``*_summary.json``, ``roc/roc_stats.json`` +
-``roc/roc.png``, ``classifier/classifier.json``, ``reader_study/reader_study.json``.
-Nothing is recomputed from images; a missing input leaves its rows marked "not run".
-The paper's numbers come from ``nnunet_fm/paper_targets.yaml``.
+Inputs (all inside ``results/<run>/``, see docs and ``/work/coord`` contract): ``config.yaml``,
+``provenance.json``, ``stages.json``, ``dataset/`` (cases.csv, dataset_meta.json, ceiling.json),
+``segmentation/*.csv`` + ``*_summary.json``, ``classifier*/``, ``roc/``, ``reader_study/``,
+``feature_study/``. Nothing is recomputed from images. Each section lives in its own
+``report_*.py`` module (collect -> summary entry, render -> markdown from that entry); a
+section whose inputs are absent says "Not available: <reason>". A segmentation-only study
+has no classification section. The paper's numbers come from ``nnunet_fm/paper_targets.yaml``.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
 from pathlib import Path
 from typing import Any, Optional
 
-from nnunet_fm.contract import PREDICTION_SETS, READER_PAIRS
+from benchmarks.engine import (report_calibration, report_flow, report_header, report_models, report_paper,
+                               report_segmentation, report_sensitivity, report_subgroups)
+from benchmarks.engine.report_common import MAIN_SCORE, SET_LABELS, f3, load_run_inputs, pct, read_json
+from benchmarks.engine.tripod_ai import LIMITATIONS, STUDY_FACTS, TITLE, render_tripod_ai, tripod_summary
 
 LOG = logging.getLogger(__name__)
 
-#: Prediction set -> its name in the report.
-SEG_SETS = dict(zip(PREDICTION_SETS, ("internal 5-fold CV (out-of-fold)", "internal test", "external test")))
-MAIN_SCORE = "score_xgboost"
-SCORE_LABELS = {"score_xgboost": "XGBoost (features of predicted FM)", "score_fm_volume": "FM volume alone",
-                "score_clinical": "clinical (age, sex)"}
+#: Prediction set -> its name in the report (kept for callers of the first report version).
+SEG_SETS = SET_LABELS
+#: Summary keys of the classification sections (absent from a segmentation-only study).
+CLASSIFICATION_KEYS = ("ceiling", "model_comparison", "operating_point_source", "calibration", "decision_curve",
+                       "sensitivity_analysis")
 
 
-def _read_json(path: Path) -> Optional[dict]:
-    if not path.exists():
-        LOG.warning("report: %s is missing", path)
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
-def _num(value: Any) -> Optional[float]:
-    if value is None:
-        return None
-    value = float(value)
-    return None if math.isnan(value) else value
-
-
-def _pct(value: Any, digits: int = 2) -> str:
-    value = _num(value)
-    return "n/a" if value is None else f"{100 * value:.{digits}f}%"
-
-
-def _f3(value: Any) -> str:
-    value = _num(value)
-    return "n/a" if value is None else f"{value:.3f}"
-
-
-def _p(value: Any) -> str:
-    value = _num(value)
-    if value is None:
-        return "n/a"
-    return "< 0.001" if value < 0.001 else f"{value:.3f}"
-
-
-def collect_summary(run_dir: Path) -> dict[str, Any]:
-    """All headline figures of a run, read from its files (the content of summary.json)."""
-    from nnunet_fm.config import load_run_config
-
-    run_dir = Path(run_dir)
-    config = load_run_config(run_dir / "config.yaml")
-    provenance = _read_json(run_dir / "provenance.json") or {}
+def _collect_base(run_dir: Path, config: Any) -> dict[str, Any]:
+    """Figures of the first report version: segmentation summaries, ROC statistics, readers, stages."""
+    provenance = read_json(run_dir / "provenance.json") or {}
     summary: dict[str, Any] = {
         "run": config.name,
         "data_source": config.data_source,
@@ -75,11 +44,11 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
         "classification": {},
         "reader_study": None,
         # the report stage is left out: it cannot record its own time before writing the report
-        "stages": {name: record for name, record in (_read_json(run_dir / "stages.json") or {}).get("stages", {}).items()
+        "stages": {name: record for name, record in (read_json(run_dir / "stages.json") or {}).get("stages", {}).items()
                    if name != "report"},
     }
     for name in SEG_SETS:
-        seg = _read_json(run_dir / "segmentation" / f"{name}_summary.json")
+        seg = read_json(run_dir / "segmentation" / f"{name}_summary.json")
         if seg is None:
             continue
         cases = seg["all_cases"]
@@ -89,7 +58,7 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
         if "cross_validation" in seg:
             entry["cross_validation"] = seg["cross_validation"]
         summary["segmentation"][name] = entry
-    roc = _read_json(run_dir / "roc" / "roc_stats.json")
+    roc = read_json(run_dir / "roc" / "roc_stats.json")
     if roc is not None:
         for group, data in roc["groups"].items():
             summary["classification"][group] = {
@@ -98,9 +67,10 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
             }
         summary["classification_paired_delong"] = {g: d["paired_delong"] for g, d in roc["groups"].items()}
         summary["operating_point"] = roc.get("operating_point")
-    readers = _read_json(run_dir / "reader_study" / "reader_study.json")
+    readers = read_json(run_dir / "reader_study" / "reader_study.json")
     if readers is not None:
-        summary["reader_study"] = {"simulated": config.is_synthetic, **_portable_reader_paths(readers)}
+        summary["reader_study"] = {**_portable_reader_paths(readers),
+                                   "simulated": bool(readers.get("simulated", False) or config.is_synthetic)}
     return summary
 
 
@@ -140,121 +110,108 @@ def render_reference_comparison(summary: dict[str, Any], reference: dict[str, An
              "", "| metric | reference | this run |", "|---|---|---|"]
     ours, theirs = _headline(summary), _headline(reference)
     for key, value in ours.items():
-        fmt = _pct if "DSC" in key else _f3
+        fmt = pct if "DSC" in key else f3
         lines.append(f"| {key} | {fmt(theirs[key])} | {fmt(value)} |")
     return "\n".join(lines) + "\n"
 
 
-def _reader_rows(summary: dict[str, Any], paper: dict[str, Any]) -> list[str]:
-    readers = summary.get("reader_study")
-    rows = []
-    for label, without, with_ in READER_PAIRS:
-        target = paper["reader_study_dsc"][label]
-        paper_cell = f"{_pct(target['without_model'])} → {_pct(target['with_model'])} (p {target['p']})"
-        if readers is None or without not in readers["readers"]:
-            run_cell = "not run"
-        else:
-            test = next((t for t in readers["paired_tests"] if {t["reader_a"], t["reader_b"]} == {without, with_}), None)
-            run_cell = (f"{_pct(readers['readers'][without]['mean_dice'])} → {_pct(readers['readers'][with_]['mean_dice'])}"
-                        f" (Wilcoxon p {_p(test['p_value']) if test else 'n/a'}"
-                        f"{', r = ' + _f3(test['rank_biserial']) if test else ''})")
-        rows.append(f"| {label} DSC without → with model | {paper_cell} | {run_cell} |")
-    return rows
+def _feature_study_module():
+    """W4's feature-study report module, or None when this checkout has none."""
+    import importlib
+
+    try:
+        return importlib.import_module("benchmarks.engine.report_feature_study")
+    except ModuleNotFoundError as exc:
+        if exc.name != "benchmarks.engine.report_feature_study":
+            raise
+        return None
 
 
-def _auc_cell(entry: Optional[dict]) -> str:
-    if entry is None:
-        return "not run"
-    lo, hi = entry["ci_delong"]
-    blo, bhi = entry["ci_bootstrap"]
-    return (f"{_f3(entry['auc'])} (DeLong 95% CI {_f3(lo)}–{_f3(hi)}; bootstrap {_f3(blo)}–{_f3(bhi)}; "
-            f"n = {entry['n_pos']}+{entry['n_neg']})")
+def collect_summary(run_dir: Path) -> dict[str, Any]:
+    """All figures of a run, read from its files (the content of summary.json); writes the report's PNGs."""
+    run = load_run_inputs(Path(run_dir))
+    summary = _collect_base(run.run_dir, run.config)
+    summary["study"] = report_header.collect_header(run)
+    if not run.segmentation_only:
+        from nnunet_fm.paper_targets import load_paper_targets
+
+        summary["ceiling"] = report_models.collect_ceiling(run, load_paper_targets())
+        summary["model_comparison"] = report_models.collect_model_comparison(run)
+        summary["operating_point_source"] = report_sensitivity.collect_operating_point(run)
+        summary["calibration"] = report_calibration.collect_calibration(run)
+        summary["decision_curve"] = report_calibration.collect_decision_curves(run)
+        summary["sensitivity_analysis"] = report_sensitivity.collect_sensitivity(run)
+    summary.update(report_flow.collect_flow(run))
+    summary["segmentation_conventions"] = report_segmentation.collect_conventions(run)
+    summary["subgroups"] = report_subgroups.collect_subgroups(run)
+    summary["lesion_detection_by_size"] = report_subgroups.collect_lesion_detection(run)
+    module = _feature_study_module()
+    if module is not None:
+        summary["feature_study"] = module.feature_study_summary(run.run_dir)
+    return summary
 
 
-def render_markdown(summary: dict[str, Any], paper: dict[str, Any]) -> str:
-    """The report text."""
-    seg = summary["segmentation"]
-    cls = summary["classification"]
-    lines = [f"# nnunet-fm study report: {summary['run']}", ""]
+def _limitations(summary: dict[str, Any]) -> list[str]:
+    """Interpretation and limitations that follow from the run's own facts."""
+    study = summary["study"]
+    lines = [f"## {LIMITATIONS}", ""]
     if summary["synthetic"]:
-        lines += ["> **Synthetic data.** These numbers come from the embedded synthetic two-center SIJ phantom "
-                  "cohort, not from patients. They show that the pipeline runs end to end; they are **not** a "
-                  "reproduction of the paper. The reader study is **simulated**.", ""]
+        lines.append("- The data are a synthetic phantom: the figures show what the pipeline recovers from a cohort "
+                     "with a known ceiling, not how it performs on patients; they are not a reproduction of the paper.")
+    if study["study_mode"] == "segmentation_only":
+        lines.append("- Segmentation-only study: no statement about diagnosis can be made from this run.")
+    else:
+        lines.append("- The operating point was fitted on training out-of-fold scores; test-set figures show how it "
+                     "transfers, training figures are optimistic.")
+    if study["clinical_baseline_available"] is False:
+        lines.append("- Without age and sex, imaging cannot be shown to add to a clinical baseline.")
+    readers = summary.get("reader_study")
+    if readers and readers.get("simulated"):
+        lines.append("- The reader study is simulated (perturbed reference masks); it says nothing about real readers.")
+    sizes = [f"{SET_LABELS[s]} n = {e['n_cases']}" for s, e in summary["segmentation"].items() if s in SET_LABELS]
+    if sizes:
+        lines.append("- Sample sizes (" + ", ".join(sizes) + "): wide intervals; subgroup rows are descriptive and "
+                     "not tested for differences.")
+    return lines + [""]
+
+
+def _banner(summary: dict[str, Any]) -> list[str]:
+    if not summary["synthetic"]:
+        return []
+    return ["> **Synthetic data.** These numbers come from the embedded synthetic two-center SIJ phantom cohort, "
+            "not from patients. They show that the pipeline runs end to end; they are **not** a reproduction of "
+            "the paper. The reader study is **simulated**.", ""]
+
+
+def _classification_sections(summary: dict[str, Any]) -> list[str]:
+    lines = report_models.render_ceiling(summary["ceiling"]) if summary["synthetic"] else []
+    lines += report_paper.render_all_scores(summary)
+    lines += report_models.render_model_comparison(summary["model_comparison"])
+    lines += report_sensitivity.render_operating_point(summary["operating_point_source"])
+    lines += report_calibration.render_calibration(summary["calibration"])
+    lines += report_calibration.render_decision_curves(summary["decision_curve"])
+    return lines + report_sensitivity.render_sensitivity(summary["sensitivity_analysis"])
+
+
+def render_markdown(summary: dict[str, Any], paper: dict[str, Any], run_dir: Optional[Path] = None) -> str:
+    """The report text, built from ``summary`` (and W4's feature-study section when ``run_dir`` is given)."""
+    classification = summary["study"]["study_mode"] != "segmentation_only"
+    lines = [f"# {TITLE}: {summary['run']}", ""] + _banner(summary)
+    lines += [f"## {STUDY_FACTS}", ""] + report_header.render_header(summary["study"])
     lines += [f"nnU-Net profile `{summary['profile']}` · package {summary['package_version']} · commit "
               f"`{summary['git_commit']}`", ""]
-    lines += [f"## Paper vs this run — data: {summary['data_source']}", "",
-              f"| metric | paper ({paper['short_citation']}) | this run ({summary['data_source']}) |",
-              "|---|---|---|"]
-    cv = seg.get("oof", {}).get("cross_validation")
-    t = paper["segmentation_dsc"]
-    lines.append(f"| FM DSC, internal 5-fold CV (mean over folds ± SD over folds) | {_pct(t['internal_cv']['mean'])} ± "
-                 f"{_pct(t['internal_cv']['sd'])} | " + (f"{_pct(cv['mean_dice'])} ± {_pct(cv['sd_dice'])} "
-                 f"({cv['n_folds']} folds, {cv['n_cases']} cases)" if cv else "not run") + " |")
-    ext = seg.get("external_test")
-    lines.append(f"| FM DSC, external test (mean ± SD over cases) | {_pct(t['external']['mean'])} ± {_pct(t['external']['sd'])} | "
-                 + (f"{_pct(ext['mean_dice'])} ± {_pct(ext['sd_dice'])} (95% CI {_pct(ext['ci95_dice'][0])}–"
-                    f"{_pct(ext['ci95_dice'][1])}, n = {ext['n_cases']})" if ext else "not run") + " |")
-    internal = seg.get("internal_test")
-    lines.append("| FM DSC, internal test (mean ± SD over cases) | not reported | "
-                 + (f"{_pct(internal['mean_dice'])} ± {_pct(internal['sd_dice'])} (95% CI {_pct(internal['ci95_dice'][0])}–"
-                    f"{_pct(internal['ci95_dice'][1])}, n = {internal['n_cases']})" if internal else "not run") + " |")
-    a = paper["classification_auc"]
-    for group, label in (("internal_test", "internal test"), ("external_test", "external test")):
-        lo, hi = a[group]["ci"]
-        lines.append(f"| axSpA AUC, {label} | {a[group]['auc']:.3f} (95% CI {lo:.3f}–{hi:.3f}) | "
-                     f"{_auc_cell(cls.get(group, {}).get(MAIN_SCORE))} |")
-    lines += _reader_rows(summary, paper)
-    lines += ["", "DSC per case = 2|A∩B|/(|A|+|B|), both empty = 1. AUC: higher score = axSpA, ties ½ "
-              "(pROC conventions); CIs: DeLong and stratified bootstrap (percentile).", ""]
-
-    lines += ["## Classification: all scores", "", "| set | score | AUC (DeLong 95% CI) | bootstrap 95% CI |", "|---|---|---|---|"]
-    for group, scores in cls.items():
-        for score, e in scores.items():
-            lines.append(f"| {group} | {SCORE_LABELS.get(score, score)} | {_f3(e['auc'])} ({_f3(e['ci_delong'][0])}–"
-                         f"{_f3(e['ci_delong'][1])}) | {_f3(e['ci_bootstrap'][0])}–{_f3(e['ci_bootstrap'][1])} |")
-    op = summary.get("operating_point")
-    if op and MAIN_SCORE in op.get("scores", {}):
-        main = op["scores"][MAIN_SCORE]
-        lines += ["", f"Operating point (Youden on `{op['train_group']}`, threshold {_f3(main['threshold'])}, "
-                  f"{op['rule']}), applied unchanged:", "",
-                  "| set | sensitivity (Wilson 95% CI) | specificity | accuracy | PPV | NPV |", "|---|---|---|---|---|---|"]
-        for group, m in main["groups"].items():
-            cells = []
-            for key in ("sensitivity", "specificity", "accuracy", "ppv", "npv"):
-                v = m.get(key)
-                if isinstance(v, dict):
-                    cells.append(f"{_f3(v.get('value'))} ({_f3(v['ci_wilson'][0])}–{_f3(v['ci_wilson'][1])})")
-                else:
-                    cells.append(_f3(v))
-            lines.append(f"| {group} | " + " | ".join(cells) + " |")
-    lines += ["", "![ROC curves](roc/roc.png)", "", "## Segmentation detail", "",
-              "| set | n | DSC mean ± SD | HD95 mm (median) | ASSD mm (median) | NSD (mean) | lesion sensitivity | FP lesions |",
-              "|---|---|---|---|---|---|---|---|"]
-    for name, label in SEG_SETS.items():
-        e = seg.get(name)
-        if e is None:
-            lines.append(f"| {label} | not run | | | | | | |")
-            continue
-        m = e["metrics"]
-        les = e.get("lesions") or {}
-        lines.append(f"| {label} | {e['n_cases']} | {_pct(e['mean_dice'])} ± {_pct(e['sd_dice'])} | "
-                     f"{_f3(m.get('hd95_mm', {}).get('median'))} | {_f3(m.get('assd_mm', {}).get('median'))} | "
-                     f"{_f3(m.get('nsd', {}).get('mean'))} | {_f3(les.get('lesion_sensitivity'))} | {les.get('fp_lesions', 'n/a')} |")
-    if cv:
-        lines += ["", "Per-fold mean DSC: " + ", ".join(f"fold {f['fold']}: {_pct(f['mean_dice'])} (n={f['n_cases']})"
-                                                        for f in cv["per_fold"])]
-    lines += ["", "![DSC distribution](dsc_distribution.png)", "", "## Stages", "",
-              "| stage | time (s) | peak memory (MiB) |", "|---|---|---|"]
-    total = 0.0
-    for stage, rec in summary["stages"].items():
-        total += float(rec.get("time_s") or 0)
-        lines.append(f"| {stage} | {rec.get('time_s', 'n/a')} | {rec.get('peak_memory_mb', 'n/a')} |")
-    lines.append(f"| **total** | {total:.1f} | |")
-    lines += ["", "## Files", "", "- `summary.json`: every figure above; `config.yaml`, `provenance.json`: resolved "
-              "config, versions, git commit, seeds", "- `segmentation/*.csv`: per-case segmentation metrics; "
-              "`classifier/predictions.csv`: per-case scores", "- `roc/roc_stats.json`: full ROC statistics; "
-              "`reader_study/`: per-case reader DSC and tests", "",
-              "Rebuild this report from these files alone: `nnunet-fm report <this folder>`.", ""]
+    lines += report_paper.render_paper_table(summary, paper, classification)
+    if classification:
+        lines += _classification_sections(summary)
+    lines += report_flow.render_flow(summary["patient_flow"], summary["baseline_table"])
+    lines += report_paper.render_segmentation_detail(summary)
+    lines += report_segmentation.render_conventions(summary["segmentation_conventions"])
+    lines += report_subgroups.render_subgroups(summary["subgroups"])
+    lines += report_subgroups.render_lesion_detection(summary["lesion_detection_by_size"])
+    module = _feature_study_module()
+    if module is not None and run_dir is not None:
+        lines += list(module.feature_study_section(Path(run_dir)))
+    lines += _limitations(summary) + report_paper.render_stages_and_files(summary)
     return "\n".join(lines)
 
 
@@ -296,7 +253,7 @@ def plot_dsc_distribution(run_dir: Path, target: Path) -> Optional[Path]:
 
 
 def build_report(run_dir: str | Path, reference_dir: str | Path | None = None) -> Path:
-    """Write ``report.md``, ``summary.json`` and ``dsc_distribution.png`` of a run folder.
+    """Write ``report.md``, ``summary.json``, ``tripod_ai.md`` and the figures of a run folder.
 
     Args:
         run_dir: The run's results folder.
@@ -310,9 +267,8 @@ def build_report(run_dir: str | Path, reference_dir: str | Path | None = None) -
     if not (run_dir / "config.yaml").exists():
         raise FileNotFoundError(f"{run_dir} is not a benchmark run folder (no config.yaml)")
     summary = collect_summary(run_dir)
-    write_json(run_dir / "summary.json", summary)
     plot_dsc_distribution(run_dir, run_dir / "dsc_distribution.png")
-    text = render_markdown(summary, load_paper_targets())
+    text = render_markdown(summary, load_paper_targets(), run_dir)
     reference_dir = Path(reference_dir) if reference_dir is not None else default_reference_run()
     reference_file = reference_dir / "summary.json"
     if reference_file.is_file() and reference_dir.resolve() != run_dir.resolve():
@@ -320,4 +276,7 @@ def build_report(run_dir: str | Path, reference_dir: str | Path | None = None) -
         same_run = all(reference.get(k) == summary.get(k) for k in ("run", "git_commit", "segmentation"))
         if not same_run:  # a copy of the reference is the reference: nothing to compare
             text += render_reference_comparison(summary, reference)
+    summary["tripod_ai"] = tripod_summary(text)
+    write_json(run_dir / "summary.json", summary)
+    write_text(run_dir / "tripod_ai.md", render_tripod_ai(text, summary["synthetic"]))
     return write_text(run_dir / "report.md", text)

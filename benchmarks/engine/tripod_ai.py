@@ -1,0 +1,153 @@
+"""TRIPOD+AI (Collins et al., BMJ 2024;385:e078378) checklist mapped to the report's sections.
+
+:data:`TRIPOD_AI_ITEMS` is the item list as data: each item names the report heading that
+answers it, or says why it does not apply / cannot be answered by a pipeline run. The
+report writes ``tripod_ai.md`` into the run folder from this list and the headings the
+run's ``report.md`` actually has (a mapped section absent from a run, e.g. calibration in a
+segmentation-only study, is reported as absent with the reason, never as answered).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Optional
+
+TITLE = "nnunet-fm study report"
+STUDY_FACTS = "Study"
+PAPER = "Paper's figures beside this run"
+CLASSIFICATION = "Classification: all scores"
+SEGMENTATION = "Segmentation detail"
+FILES = "Files"
+LIMITATIONS = "Interpretation and limitations"
+CEILING = "AUC ceiling of the synthetic cohort"
+COMPARISON = "Model comparison: does imaging add to age + sex?"
+CALIBRATION = "Calibration"
+DECISION = "Decision curves"
+SUBGROUPS = "Subgroups"
+SENSITIVITY = "Sensitivity analysis: reference masks"
+OPERATING = "Operating point"
+FLOW = "Patient flow and baseline characteristics"
+CONVENTIONS = "Segmentation conventions"
+
+_MANUSCRIPT = "not produced by a pipeline run: state it in the manuscript"
+_SYNTHETIC_ONLY = "for the synthetic cohort there are no patients; for user data "
+
+
+@dataclass(frozen=True)
+class TripodItem:
+    """One TRIPOD+AI item: where the report answers it, or why it does not.
+
+    Attributes:
+        number: Item number as in the checklist (e.g. ``"12e"``).
+        part: Checklist part (title, abstract, introduction, methods, open science, ...).
+        topic: The item's topic in a few words.
+        heading: Report heading (``## <heading>``; the title for ``TITLE``) answering it, or None.
+        reason: Why the item does not apply or is not answered here (required when ``heading`` is None).
+    """
+
+    number: str
+    part: str
+    topic: str
+    heading: Optional[str]
+    reason: str = ""
+
+
+def _i(number: str, part: str, topic: str, heading: Optional[str], reason: str = "") -> TripodItem:
+    return TripodItem(number, part, topic, heading, reason)
+
+
+TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
+    _i("1", "title", "title: development/evaluation, population, outcome", TITLE),
+    _i("2", "abstract", "structured abstract", None, _MANUSCRIPT + " (the report's first lines give data, seed and mode)"),
+    _i("3a", "introduction", "background: healthcare context and rationale", None, _MANUSCRIPT),
+    _i("3b", "introduction", "intended use and users", None, _MANUSCRIPT),
+    _i("3c", "introduction", "known health inequalities between groups", SUBGROUPS),
+    _i("4", "introduction", "objectives: development and/or evaluation", STUDY_FACTS),
+    _i("5a", "methods: data", "data sources and their representativeness", STUDY_FACTS),
+    _i("5b", "methods: data", "dates of data collection", None, _SYNTHETIC_ONLY + _MANUSCRIPT),
+    _i("6a", "methods: participants", "setting and centres", FLOW),
+    _i("6b", "methods: participants", "eligibility criteria", FLOW),
+    _i("6c", "methods: participants", "treatments received", None, "no treatment enters the model; " + _MANUSCRIPT),
+    _i("7", "methods: data preparation", "data pre-processing and quality checks", CONVENTIONS),
+    _i("8a", "methods: outcome", "outcome definition and assessment", CLASSIFICATION),
+    _i("8b", "methods: outcome", "qualifications of outcome assessors, blinding", None,
+       _SYNTHETIC_ONLY + _MANUSCRIPT + " (the synthetic outcome is drawn by the generator, blind by construction)"),
+    _i("9a", "methods: predictors", "choice of initial predictors", CLASSIFICATION),
+    _i("9b", "methods: predictors", "predictor definition and measurement (incl. segmentation)", CONVENTIONS),
+    _i("10", "methods: sample size", "study size and its justification", FLOW),
+    _i("11", "methods: missing data", "handling of missing data", FLOW),
+    _i("12a", "methods: analysis", "data use: development / test split, patient-level", FLOW),
+    _i("12b", "methods: analysis", "predictor handling in the analysis", FILES),
+    _i("12c", "methods: analysis", "model type, building, hyper-parameter tuning", OPERATING),
+    _i("12d", "methods: analysis", "heterogeneity across centres", SUBGROUPS),
+    _i("12e", "methods: analysis", "performance measures and their intervals", COMPARISON),
+    _i("12f", "methods: analysis", "model updating or recalibration", None,
+       "no model is updated or recalibrated after development; calibration is reported as measured"),
+    _i("12g", "methods: analysis", "comparison with other models or the clinical baseline", COMPARISON),
+    _i("13", "methods: class imbalance", "class imbalance handling", FLOW),
+    _i("14", "methods: fairness", "approaches to assess fairness", SUBGROUPS),
+    _i("15", "methods: model output", "model output and the threshold", OPERATING),
+    _i("16", "methods: training vs evaluation", "differences between development and evaluation data", CEILING),
+    _i("17", "methods: ethics", "ethical approval and consent", None, _SYNTHETIC_ONLY + _MANUSCRIPT),
+    _i("18a", "open science", "funding", None, _MANUSCRIPT),
+    _i("18b", "open science", "conflicts of interest", None, _MANUSCRIPT),
+    _i("18c", "open science", "protocol", None, _MANUSCRIPT + " (config.yaml is the run's complete protocol)"),
+    _i("18d", "open science", "registration", None, _MANUSCRIPT),
+    _i("18e", "open science", "data sharing", FILES),
+    _i("18f", "open science", "code sharing", FILES),
+    _i("19", "patient and public involvement", "patient and public involvement", None,
+       _SYNTHETIC_ONLY + _MANUSCRIPT),
+    _i("20a", "results: participants", "flow of participants, outcome counts", FLOW),
+    _i("20b", "results: participants", "characteristics of each data set", FLOW),
+    _i("20c", "results: participants", "comparison of development and evaluation data", FLOW),
+    _i("21", "results: model development", "participants and outcome events per analysis", COMPARISON),
+    _i("22", "results: model specification", "full model (or how to access it)", FILES),
+    _i("23a", "results: performance", "performance with confidence intervals", COMPARISON),
+    _i("23b", "results: performance", "performance in key subgroups", SUBGROUPS),
+    _i("24", "results: model updating", "results of model updating", None, "no model updating was done"),
+    _i("25", "discussion", "interpretation, incl. fairness", LIMITATIONS),
+    _i("26", "discussion", "limitations", LIMITATIONS),
+    _i("27a", "discussion: usability", "handling of poor-quality or unavailable input", CONVENTIONS),
+    _i("27b", "discussion: usability", "user interaction and expertise needed", None, _MANUSCRIPT),
+    _i("27c", "discussion: usability", "applicability and future research", LIMITATIONS),
+)
+
+
+def report_headings(markdown: str) -> list[str]:
+    """Headings of a markdown text (``#``/``##``/``###`` lines, without the hashes)."""
+    return [line.lstrip("#").strip() for line in markdown.splitlines() if line.startswith("#")]
+
+
+def _present(heading: str, headings: Iterable[str]) -> bool:
+    return any(h == heading or h.startswith(heading + ":") or h.startswith(heading + " ") for h in headings)
+
+
+def render_tripod_ai(report_markdown: str, synthetic: bool) -> str:
+    """``tripod_ai.md``: each item with the report section that answers it, or why not."""
+    headings = report_headings(report_markdown)
+    lines = ["# TRIPOD+AI checklist for this run", "",
+             "TRIPOD+AI (Collins et al., BMJ 2024;385:e078378). Each item names the section of `report.md` that "
+             "answers it, or why it does not apply or cannot be answered by a pipeline run."
+             + (" Synthetic data: the figures describe a phantom, not patients." if synthetic else ""), "",
+             "| item | part | topic | answered in report.md | note |", "|---|---|---|---|---|"]
+    for item in TRIPOD_AI_ITEMS:
+        if item.heading is None:
+            where, note = "does not apply here", item.reason
+        elif _present(item.heading, headings):
+            where, note = f"§ {item.heading}", ""
+        else:
+            where, note = "absent in this run", (f"section '{item.heading}' was not built: its inputs are absent "
+                                                 "or the study is segmentation-only")
+        lines.append(f"| {item.number} | {item.part} | {item.topic} | {where} | {note} |")
+    return "\n".join(lines) + "\n"
+
+
+def tripod_summary(report_markdown: str) -> dict[str, list[str]]:
+    """Item numbers answered, not applicable, and absent in this run (summary key ``tripod_ai``)."""
+    headings = report_headings(report_markdown)
+    out: dict[str, list[str]] = {"answered": [], "not_applicable": [], "absent_in_run": []}
+    for item in TRIPOD_AI_ITEMS:
+        key = "not_applicable" if item.heading is None else (
+            "answered" if _present(item.heading, headings) else "absent_in_run")
+        out[key].append(item.number)
+    return out

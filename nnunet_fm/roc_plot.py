@@ -154,3 +154,90 @@ def plot_roc(
         return written
     finally:
         plt.close(fig)
+
+
+def _draw_curve(ax, curve: RocCurve, colour: str, band: bool, specificities: np.ndarray, n_boot: int,
+                level: float, rng: np.random.Generator) -> None:
+    points = roc_stats.roc_points(curve.y_true, curve.y_score)
+    auc_value = roc_stats.auc(curve.y_true, curve.y_score)
+    ci = curve.ci if curve.ci is not None else roc_stats.ci_delong(curve.y_true, curve.y_score, level)
+    if band and curve.band:
+        bounds = roc_stats.bootstrap_sensitivity_band(curve.y_true, curve.y_score, specificities, n_boot=n_boot,
+                                                      level=level, random_state=rng)
+        ax.fill_between(1.0 - specificities, bounds["lower"], bounds["upper"], color=colour, alpha=0.18, linewidth=0,
+                        label=f"{curve.name}: {level * 100:g}% bootstrap band of sensitivity")
+    ax.plot(1.0 - points["specificity"], points["sensitivity"], color=colour, linewidth=2.0 if curve.band else 1.4,
+            linestyle=curve.linestyle, label=legend_label(curve.name, auc_value, ci, level))
+
+
+def plot_roc_panels(
+    panels: Sequence[tuple[str, Sequence[RocCurve]]],
+    png_path: str | Path,
+    svg_path: str | Path | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    random_state: int = 0,
+    band: bool = True,
+) -> list[Path]:
+    """One ROC panel per set of cases, side by side with shared axes, and write PNG (+ SVG).
+
+    Each panel draws its curves (the first usually the model, with its bootstrap
+    sensitivity band; the others baselines without a band) and a legend with every
+    curve's AUC and CI, so a panel reads on its own.
+
+    Args:
+        panels: ``(title, curves)`` per panel, left to right.
+        png_path: PNG to write (atomically).
+        svg_path: SVG to write (atomically); None for none.
+        n_boot: Bootstrap resamples for the bands.
+        level: Confidence level of bands and legend intervals.
+        random_state: Seed; curve ``j`` of panel ``i`` uses the stream ``[random_state, i, j]``.
+        band: Draw the confidence bands.
+
+    Returns:
+        The paths written.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless; chosen here, never at import time
+    import matplotlib.pyplot as plt
+
+    if not panels or not all(curves for _, curves in panels):
+        raise ValueError("every ROC panel needs at least one curve")
+    specificities = np.linspace(0.0, 1.0, 101)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.2 * len(panels), 5.6), dpi=150, sharex=True, sharey=True,
+                             squeeze=False)
+    try:
+        colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        for p_index, (ax, (title, curves)) in enumerate(zip(axes[0], panels)):
+            for c_index, curve in enumerate(curves):
+                _draw_curve(ax, curve, curve.colour or colours[c_index % len(colours)], band, specificities,
+                            n_boot, level, np.random.default_rng([random_state, p_index, c_index]))
+            ax.plot([0, 1], [0, 1], linestyle=":", color="0.6", linewidth=1.0, label="_chance")
+            ax.set_xlim(-0.01, 1.01)
+            ax.set_ylim(-0.01, 1.01)
+            ax.set_aspect("equal")
+            ax.set_title(title, fontsize="medium")
+            ax.set_xlabel("1 \u2212 specificity")
+            ax.grid(True, linewidth=0.4, alpha=0.5)
+            ax.legend(loc="lower right", fontsize="x-small", frameon=True)
+        axes[0][0].set_ylabel("Sensitivity")
+        fig.tight_layout()
+        return _save(fig, plt, png_path, svg_path)
+    finally:
+        plt.close(fig)
+
+
+def _save(fig, plt, png_path, svg_path) -> list[Path]:
+    written = []
+    for path in (png_path, svg_path):
+        if path is None:
+            continue
+        path = Path(path)
+        fmt = path.suffix.lstrip(".").lower() or "png"
+        # SVG: text kept as text and no timestamp, so the same inputs give the same file
+        with atomic_path(path) as tmp, plt.rc_context({"svg.fonttype": "none"}):
+            fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+        written.append(path)
+        LOG.info("wrote %s", path)
+    return written

@@ -4,7 +4,15 @@ Reads a predictions CSV (one row per case), writes ``DIR/roc_stats.json``,
 ``DIR/roc.png`` and ``DIR/roc.svg``. Statistics follow R's pROC with the direction fixed
 (higher score = positive class). With ``--group`` (e.g. ``set``) every group is analysed
 separately, the same score is compared between groups (unpaired DeLong), and the Youden
-threshold is chosen on ``--train-group`` and applied unchanged to all groups.
+threshold is chosen on ``--train-group`` and applied unchanged to all groups; the
+figure then has one panel per group (shared axes), the first score with its bootstrap
+band and the other scores as baselines, AUCs in each panel's legend.
+
+The first ``--score`` must be complete; another score column with empty cells (e.g. the
+clinical scores of a cohort without age/sex) is left out of the analysis, named in
+``roc_stats.json`` under ``scores_left_out`` and in a warning. Infinite scores and
+repeated case ids are refused; a constant score is analysed with a visible warning
+(``score_warnings``).
 """
 
 from __future__ import annotations
@@ -24,7 +32,10 @@ CONFIG_FLAGS = {"n_bootstrap": "stats.n_bootstrap", "level": "stats.ci_level", "
 #: Config fields this verb uses.
 CONSUMES = tuple(CONFIG_FLAGS.values())
 #: Score columns of the classifier's predictions.csv, main score first.
-STUDY_SCORES = ("score_xgboost", "score_fm_volume", "score_clinical")
+STUDY_SCORES = ("score_xgboost", "score_fm_volume", "score_clinical", "score_clinical_imaging")
+#: Panel order and titles of the study's ROC figure (groups of the ``split`` column).
+STUDY_PANELS = {"training": "Training (out-of-fold)", "internal_test": "Internal test",
+                "external_test": "External test"}
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -56,9 +67,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def study_stage(config, paths):
-    """The study's ROC statistics on the classifier's predictions, grouped by split."""
+    """The study's ROC statistics on the classifier's predictions, grouped by split
+    (``None`` for a segmentation-only cohort: there is no classifier)."""
     from benchmarks.engine.stage_runner import Stage
+    from nnunet_fm.cli.classify import classification_applies
 
+    if not classification_applies(config, paths):
+        return None
     run = paths.run_dir
     argv = ["roc", "--predictions", str(run / "classifier" / "predictions.csv"), "--label", "label"]
     for score in STUDY_SCORES:
@@ -101,7 +116,8 @@ def read_predictions(args: argparse.Namespace):
     """Labels (0/1), scores and groups of the predictions CSV, checked.
 
     Returns:
-        ``(y_true, scores, groups, positive, negative)``.
+        ``(y_true, scores, groups, positive, negative, left_out)``; ``left_out`` maps a
+        score column left out (empty cells, not the first score) to the reason.
 
     Raises:
         ValueError: A missing column, empty cell or non-numeric score, naming the rows.
@@ -110,6 +126,7 @@ def read_predictions(args: argparse.Namespace):
     import numpy as np
     import pandas as pd
 
+    from nnunet_fm.input_checks import check_roc_scores
     from nnunet_fm.roc_stats import choose_positive, normalise_label
 
     if not args.predictions.is_file():
@@ -131,16 +148,46 @@ def read_predictions(args: argparse.Namespace):
     positive = choose_positive(classes, args.positive)
     negative = next(v for v in classes if v != positive)
     y_true = (labels == positive).to_numpy(dtype=np.int8)
-    scores = {}
-    for col in score_columns:
+    scores, left_out = {}, {}
+    for index, col in enumerate(score_columns):
         values = pd.to_numeric(frame[col], errors="coerce")
         bad = values.isna()
-        if bad.any():
+        not_numeric = bad & frame[col].notna()
+        if not_numeric.any() or (bad.any() and index == 0):
             raise ValueError(f"{args.predictions}: score {col!r} is missing or not numeric for "
                              f"{_row_names(frame, bad, args.id_column)}")
+        if bad.any():
+            left_out[col] = (f"empty for {int(bad.sum())} of {len(frame)} cases "
+                             f"({_row_names(frame, bad, args.id_column)}); left out of the ROC analysis")
+            LOG.warning("%s: score %s %s", args.predictions, col, left_out[col])
+            continue
         scores[col] = values.to_numpy(dtype=np.float64)
+    ids = frame[args.id_column].astype(str).tolist() if args.id_column in frame.columns else None
+    warnings = check_roc_scores(scores, ids, source=str(args.predictions), id_column=args.id_column)
     groups = frame[args.group].str.strip().to_numpy() if args.group else None
-    return y_true, scores, groups, positive, negative
+    args.score_warnings = warnings
+    return y_true, scores, groups, positive, negative, left_out
+
+
+def _panels(summary: dict[str, Any], y_true, scores: dict[str, Any], groups) -> list:
+    """One panel per group (study order first): the first score with its band, the others as baselines."""
+    import numpy as np
+
+    from nnunet_fm.roc_plot import SCORE_COLOURS, RocCurve
+
+    names = {"score_xgboost": "XGBoost", "score_fm_volume": "FM volume", "score_clinical": "Clinical (age + sex)",
+             "score_clinical_imaging": "Clinical + imaging"}
+    order = [g for g in STUDY_PANELS if g in summary["groups"]] + [g for g in summary["groups"] if g not in STUDY_PANELS]
+    panels = []
+    for group in order:
+        entry, mask = summary["groups"][group], np.asarray(groups) == group
+        curves = [RocCurve(names.get(score, score), np.asarray(y_true)[mask], np.asarray(scores[score])[mask],
+                           ci=tuple(stats["ci_delong"]), colour=SCORE_COLOURS[i % len(SCORE_COLOURS)],
+                           linestyle="-" if i == 0 else "--", band=i == 0)
+                  for i, (score, stats) in enumerate(entry["scores"].items())]
+        n_pos, n_neg = int(np.asarray(y_true)[mask].sum()), int((np.asarray(y_true)[mask] == 0).sum())
+        panels.append((f"{STUDY_PANELS.get(group, group)} ({n_pos} pos / {n_neg} neg)", curves))
+    return panels
 
 
 def run(args: argparse.Namespace) -> int:
@@ -148,12 +195,12 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_fm import __version__
     from nnunet_fm.atomic import write_json
     from nnunet_fm.provenance import portable_path
-    from nnunet_fm.roc_plot import curves_from_summary, plot_roc
+    from nnunet_fm.roc_plot import curves_from_summary, plot_roc, plot_roc_panels
     from nnunet_fm.roc_stats import roc_summary
 
     values = settings(args)
     n_boot, level, seed = values["stats.n_bootstrap"], values["stats.ci_level"], values["stats.seed"]
-    y_true, scores, groups, positive, negative = read_predictions(args)
+    y_true, scores, groups, positive, negative, left_out = read_predictions(args)
     summary = roc_summary(y_true, scores, groups=groups, train_group=args.train_group, n_boot=n_boot,
                           level=level, random_state=seed)
     result = {
@@ -165,6 +212,8 @@ def run(args: argparse.Namespace) -> int:
             "score_columns": list(scores),
             "group_column": args.group,
         },
+        "scores_left_out": left_out,
+        "score_warnings": list(getattr(args, "score_warnings", [])),
         "nnunet_fm_version": __version__,
         **summary,
     }
@@ -174,6 +223,11 @@ def run(args: argparse.Namespace) -> int:
     for curve, stats in zip(curves, (s for g in summary["groups"].values() for s in g["scores"].values())):
         LOG.info("%s: AUC %.3f (DeLong %.3f-%.3f, bootstrap %.3f-%.3f), %d positive / %d negative",
                  curve.name, stats["auc"], *stats["ci_delong"], *stats["ci_bootstrap"], stats["n_pos"], stats["n_neg"])
-    plot_roc(curves, args.out / "roc.png", args.out / "roc.svg", n_boot=n_boot, level=level, random_state=seed)
+    if groups is None:
+        plot_roc(curves, args.out / "roc.png", args.out / "roc.svg", n_boot=n_boot, level=level, random_state=seed)
+    else:
+        panels = _panels(summary, y_true, scores, groups)
+        plot_roc_panels(panels, args.out / "roc.png", args.out / "roc.svg", n_boot=n_boot, level=level,
+                        random_state=seed)
     LOG.info("wrote %s, roc.png and roc.svg", stats_path)
     return 0

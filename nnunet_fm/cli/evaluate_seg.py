@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def study_stage(config, paths):
     """The study's segmentation evaluation: one command per prediction set."""
     from benchmarks.engine.stage_runner import Stage
-    from nnunet_fm.contract import PREDICTION_SETS
+    from nnunet_fm.contract import LESIONS_SUFFIX, PREDICTION_SETS
 
     dataset, run = paths.dataset(config), paths.run_dir
     commands = tuple(
@@ -67,7 +67,8 @@ def study_stage(config, paths):
          "--out", str(run / "segmentation" / f"{name}.csv"), "--cases", str(dataset / "cases.csv"),
          "--config", str(paths.config_file))
         for name, (_, labels) in PREDICTION_SETS.items())
-    return Stage("evaluate_segmentation", commands, tuple(run / "segmentation" / f"{n}.csv" for n in PREDICTION_SETS))
+    outputs = tuple(run / "segmentation" / f"{n}{suffix}.csv" for n in PREDICTION_SETS for suffix in ("", LESIONS_SUFFIX))
+    return Stage("evaluate_segmentation", commands, outputs)
 
 
 def _jobs(args: argparse.Namespace) -> int:
@@ -82,6 +83,7 @@ def _jobs(args: argparse.Namespace) -> int:
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
     from nnunet_fm.atomic import write_json
+    from nnunet_fm.contract import LESIONS_SUFFIX
     from nnunet_fm.provenance import portable_path
     from nnunet_fm.seg_evaluation import evaluate_folders, pair_case_files, read_folds, summarise
     from nnunet_fm.seg_metrics import DEFAULT_NSD_TOLERANCE_MM
@@ -94,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         unknown = [case_id for case_id, _, _ in pairs if case_id not in folds]
         if unknown:
             raise ValueError(f"{len(unknown)} case(s) are not in {args.cases}: {', '.join(unknown[:20])}")
-    lesions_csv = args.lesions or args.out.with_name(f"{args.out.stem}_lesions.csv")
+    lesions_csv = args.lesions or args.out.with_name(f"{args.out.stem}{LESIONS_SUFFIX}.csv")
     per_case = evaluate_folders(args.pred, args.ref, args.out, tolerance, jobs, missing=args.missing,
                                 lesion_overlap_fraction=args.lesion_overlap_fraction, lesions_csv=lesions_csv)
     summary = summarise(per_case, folds, args.n_boot, args.seed, tolerance)

@@ -282,3 +282,13 @@ def test_cli_refuses_a_folder_as_output(folders, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["-q", "evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(tmp_path)])
     assert "is a folder" in capsys.readouterr().err
+
+
+def test_study_stage_writes_per_case_and_lesion_tables(tmp_path):
+    from benchmarks.engine.study import RunPaths
+    from nnunet_fm.cli import evaluate_seg
+    from nnunet_fm.config import RunConfig
+
+    stage = evaluate_seg.study_stage(RunConfig(), RunPaths(tmp_path / "run", tmp_path / "work"))
+    assert sorted(p.name for p in stage.outputs) == sorted(
+        f"{n}{s}.csv" for n in ("oof", "internal_test", "external_test") for s in ("", "_lesions"))

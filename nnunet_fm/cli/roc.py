@@ -116,8 +116,9 @@ def read_predictions(args: argparse.Namespace):
     """Labels (0/1), scores and groups of the predictions CSV, checked.
 
     Returns:
-        ``(y_true, scores, groups, positive, negative, left_out)``; ``left_out`` maps a
-        score column left out (empty cells, not the first score) to the reason.
+        ``(y_true, scores, groups, positive, negative, left_out, warnings)``; ``left_out``
+        maps a score column left out (empty cells, not the first score) to the reason;
+        ``warnings`` are :func:`nnunet_fm.input_checks.check_roc_scores`'s (constant scores).
 
     Raises:
         ValueError: A missing column, empty cell or non-numeric score, naming the rows.
@@ -165,8 +166,7 @@ def read_predictions(args: argparse.Namespace):
     ids = frame[args.id_column].astype(str).tolist() if args.id_column in frame.columns else None
     warnings = check_roc_scores(scores, ids, source=str(args.predictions), id_column=args.id_column)
     groups = frame[args.group].str.strip().to_numpy() if args.group else None
-    args.score_warnings = warnings
-    return y_true, scores, groups, positive, negative, left_out
+    return y_true, scores, groups, positive, negative, left_out, warnings
 
 
 def _panels(summary: dict[str, Any], y_true, scores: dict[str, Any], groups) -> list:
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
 
     values = settings(args)
     n_boot, level, seed = values["stats.n_bootstrap"], values["stats.ci_level"], values["stats.seed"]
-    y_true, scores, groups, positive, negative, left_out = read_predictions(args)
+    y_true, scores, groups, positive, negative, left_out, warnings = read_predictions(args)
     summary = roc_summary(y_true, scores, groups=groups, train_group=args.train_group, n_boot=n_boot,
                           level=level, random_state=seed)
     result = {
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
             "group_column": args.group,
         },
         "scores_left_out": left_out,
-        "score_warnings": list(getattr(args, "score_warnings", [])),
+        "score_warnings": list(warnings),
         "nnunet_fm_version": __version__,
         **summary,
     }

@@ -161,3 +161,24 @@ def test_study_stage_commands_and_segmentation_only(tmp_path, monkeypatch):
     assert len(classify.study_stage(no_tau, paths).commands) == 2
     mode["value"] = study_design.SEGMENTATION_ONLY
     assert classify.study_stage(config, paths) is None
+
+
+def test_robust_classifier_with_no_agreeing_feature_writes_only_the_record(cohort, tmp_path):
+    train = pd.read_csv(cohort["train"], dtype={"case_id": str})
+    reference = train.copy()
+    rng = np.random.default_rng(1)
+    for column in [c for c in train.columns if c not in ("case_id", "error")]:
+        reference[column] = rng.normal(size=len(reference))  # nothing agrees
+    reference.to_csv(tmp_path / "ref.csv", index=False)
+    out = tmp_path / "robust"
+    assert cli(cohort, out, "--robust-reference", str(tmp_path / "ref.csv"), "--robust-icc-tau", "0.9") == 0
+    record = json.loads((out / "robust_features.json").read_text())
+    assert record["n_kept"] == 0 and record["features"] == [] and "no feature" in record["note"]
+    assert not (out / "predictions.csv").exists()
+    assert (out / "robust_icc.csv").is_file()
+
+
+def test_robust_reference_needs_a_tau(cohort, tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text("classifier:\n  robust_icc_tau: null\n")
+    assert cli(cohort, tmp_path / "out", "--robust-reference", str(cohort["train"]), "--config", str(config)) == 1

@@ -23,7 +23,6 @@ input file, a segmentation-only study); malformed inputs raise with the file nam
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from dataclasses import asdict, dataclass

@@ -104,7 +104,8 @@ def feature_study_summary(run_dir: str | Path) -> dict[str, Any]:
         problems = counts.get("mask_problems") or {}
         out.update({"icc_group": group, "n_features": counts.get("n_features"),
                     **{k: v for k, v in counts.items() if k.startswith("n_icc_")},
-                    "n_empty_masks_pred": problems.get("n_empty_pred"), "n_empty_masks_ref": problems.get("n_empty_ref"),
+                    "n_empty_masks_pred": problems.get("n_empty_pred"),
+                    "n_empty_masks_ref": problems.get("n_empty_ref"),
                     "n_failed_cases": (problems.get("n_failed_pred") or 0) + (problems.get("n_failed_ref") or 0)})
         volume = robust.get("bland_altman") or {}
         out["bland_altman_volume_ml"] = ({k: volume.get(k) for k in ("n_cases", "bias_ml", "loa_low_ml", "loa_high_ml")}
@@ -135,7 +136,8 @@ def _robustness_lines(folder: Path, robust: Mapping[str, Any]) -> list[str]:
     labels = " | ".join(f"ICC ≥ {k.split('_least_')[1].replace('_', '.')}" for k in thresholds)
     lines += [f"Features from {sources['a']} vs {sources['b']} on the same images: "
               f"{robust.get('icc', 'ICC(A,1)')}. Transform before the ICC: {robust.get('transform_rule', 'n/a')}.", "",
-              f"| Group | Features | {labels} | ICC undefined | Empty masks ({sources['a']} / {sources['b']}) | Failed |",
+              f"| Group | Features | {labels} | ICC undefined | Empty masks ({sources['a']} / {sources['b']}) "
+              "| Failed (same order) |",
               "|" + " --- |" * (5 + len(thresholds))]
     for group, counts in (robust.get("groups") or {}).items():
         p = counts.get("mask_problems") or {}
@@ -191,7 +193,8 @@ def _univariate_lines(folder: Path, uni: Mapping[str, Any]) -> list[str]:
               f"q < {uni.get('fdr_alpha')}.", "",
               "| Feature | AUC (95% CI) | p | q (BH) |", "| --- | --- | --- | --- |"]
     lines += [f"| {r['feature']} | {_f(r.get('auc'))} ({_f(r.get('auc_ci_low'))}–{_f(r.get('auc_ci_high'))}) | "
-              f"{_p(r.get('mannwhitney_p'))} | {_p(r.get('q_bh'))} |" for r in uni.get("top_features", [])[:REPORT_TOP_N]]
+              f"{_p(r.get('mannwhitney_p'))} | {_p(r.get('q_bh'))} |"
+              for r in uni.get("top_features", [])[:REPORT_TOP_N]]
     return lines + ["", f"All features: `{FOLDER}/univariate.csv`.", ""]
 
 
@@ -201,8 +204,8 @@ def _shap_lines(shap: Mapping[str, Any], redundancy: Mapping[str, Any]) -> list[
         lines += [f"Not available: {_reason(shap, 'not computed')}.", ""]
     else:
         lines += [f"{shap.get('method')}, on the {SET_NAMES.get(shap.get('set'), shap.get('set'))} set "
-                  f"({shap.get('n_cases')} cases; {shap.get('n_model_features')} model features; contributions add up to "
-                  f"the margin within {_e(shap.get('max_additivity_error_logit'))} log-odds).", "",
+                  f"({shap.get('n_cases')} cases; {shap.get('n_model_features')} model features; contributions "
+                  f"add up to the margin within {_e(shap.get('max_additivity_error_logit'))} log-odds).", "",
                   "| Rank | Feature | mean abs SHAP (log-odds) |", "| --- | --- | --- |"]
         lines += [f"| {i} | {r['feature']} | {_f(r.get('mean_abs_shap_logit'))} |"
                   for i, r in enumerate(shap.get("top_features", [])[:REPORT_TOP_N], start=1)]
@@ -215,7 +218,8 @@ def _shap_lines(shap: Mapping[str, Any], redundancy: Mapping[str, Any]) -> list[
     text = "; ".join(f"{p['feature_1']} / {p['feature_2']} (ρ = {_f(p['rho'], 2)})" for p in pairs[:5])
     return lines + [f"Spearman correlation on the training cases, clustered (average linkage on 1 − |ρ|): "
                     f"{redundancy.get('n_redundant_pairs')} pair(s) with |ρ| ≥ {redundancy.get('redundant_rho')}"
-                    + (f": {text}" if text else "") + ".", "", f"![Spearman heat-map]({FOLDER}/spearman_heatmap.png)", ""]
+                    + (f": {text}" if text else "") + ".", "",
+                    f"![Spearman heat-map]({FOLDER}/spearman_heatmap.png)", ""]
 
 
 def _robust_classifier_lines(rc: Mapping[str, Any]) -> list[str]:
@@ -223,15 +227,17 @@ def _robust_classifier_lines(rc: Mapping[str, Any]) -> list[str]:
     if not rc.get("available"):
         return lines + [f"Not available: {_reason(rc, 'not computed')}.", ""]
     of = f" of {rc['n_candidate_features']}" if rc.get("n_candidate_features") is not None else ""
-    lines += [f"Only features with ICC(A,1) ≥ {rc.get('tau', 'n/a')} between out-of-fold predicted and reference masks "
-              f"of the training cases ({rc.get('n_robust_features', 'n/a')}{of} features) enter the classifier; "
+    lines += [f"Only features with ICC(A,1) ≥ {rc.get('tau', 'n/a')} between out-of-fold predicted and reference "
+              f"masks of the training cases ({rc.get('n_robust_features', 'n/a')}{of} features) enter the classifier; "
               f"{rc.get('test')}.", "",
-              "| Set | Cases | AUC robust | AUC default | ΔAUC (95% CI) | p |", "| --- | --- | --- | --- | --- | --- |"]
+              "| Set | Cases | AUC robust | AUC default | ΔAUC (95% CI) | p |",
+              "| --- | --- | --- | --- | --- | --- |"]
     for name, s in (rc.get("by_set") or {}).items():
         if not s.get("available"):
             lines.append(f"| {SET_NAMES.get(name, name)} | not available: {s.get('reason')} | | | | |")
             continue
-        lines.append(f"| {SET_NAMES.get(name, name)} | {s['n_cases']} | {_f(s['auc_robust'])} | {_f(s['auc_default'])} | "
+        lines.append(f"| {SET_NAMES.get(name, name)} | {s['n_cases']} | {_f(s['auc_robust'])} | "
+                     f"{_f(s['auc_default'])} | "
                      f"{_f(s['delta_auc'])} ({_f(s.get('delta_auc_ci_low'))} to {_f(s.get('delta_auc_ci_high'))}) | "
                      f"{_p(s.get('p_value'))} |")
     return lines + [""]

@@ -58,14 +58,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="ICC(A,1) levels counted (default: the config's feature_study.icc_thresholds)")
     parser.add_argument("--skew-threshold", type=finite_float(0.0, min_inclusive=False), default=None,
                         help="skewness above which a positive feature is logged before the ICC (default: config)")
-    parser.add_argument("--top-n", type=int_in_range(1, 200), default=None, help="rows of the top tables (default: config)")
+    parser.add_argument("--top-n", type=int_in_range(1, 200), default=None,
+                        help="rows of the top tables (default: config)")
     parser.add_argument("--fdr-alpha", type=finite_float(0.0, 1.0, min_inclusive=False, max_inclusive=False),
                         default=None, help="BH level counted as significant (default: config)")
     parser.add_argument("--params", default=None,
-                        help="pyradiomics YAML the features were made with (default: the config's features.params_file)")
+                        help="pyradiomics YAML the features were made with "
+                             "(default: the config's features.params_file)")
     parser.add_argument("--level", type=finite_float(0.5, 1.0, min_inclusive=False, max_inclusive=False),
                         default=None, help="confidence level (default: the config's stats.ci_level)")
-    parser.add_argument("--seed", type=int, default=None, help="seed of the plot jitter (default: the config's stats.seed)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the plot jitter (default: the config's stats.seed)")
     parser.add_argument("--label-a", default="A", help="name of source A in reader mode (default A)")
     parser.add_argument("--label-b", default="B", help="name of source B in reader mode (default B)")
     parser.add_argument("--jobs", type=int_in_range(1, 256), default=2, help="extraction workers with --masks-a/b")

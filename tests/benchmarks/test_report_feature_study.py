@@ -38,7 +38,8 @@ def test_section_has_every_part_with_the_stage_numbers(run):
     shap_top = pd.read_csv(run / "feature_study" / "mean_abs_shap.csv").iloc[0]
     assert f"| 1 | {shap_top['feature']} | {shap_top['mean_abs_shap_logit']:.3f} |" in text
     internal = saved["robust_classifier"]["by_set"]["internal_test"]
-    assert f"| internal test | {internal['n_cases']} | {internal['auc_robust']:.3f} | {internal['auc_default']:.3f} |" in text
+    row = f"| internal test | {internal['n_cases']} | {internal['auc_robust']:.3f} | {internal['auc_default']:.3f} |"
+    assert row in text
     assert "| Discretisation | fixed bin size (FBS)" in text
     for png in ("bland_altman.png", "shap_bar.png", "shap_beeswarm.png", "spearman_heatmap.png"):
         assert f"](feature_study/{png})" in text and (run / "feature_study" / png).is_file()

@@ -123,4 +123,5 @@ def finish_robust(run: Path, n_features: int = 120) -> None:
     """``robust_features.json`` beside the robust predictions (written after classify replaced the folder)."""
     pred = pd.read_csv(run / "features" / "oof.csv", nrows=1)
     keep = [c for c in pred.columns if c.startswith(("original_", "fm_"))][: n_features // 2]
-    (run / "classifier_robust" / "robust_features.json").write_text(json.dumps({"tau": 0.75, "n_features": n_features, "n_kept": len(keep), "features": keep}))
+    record = {"tau": 0.75, "n_features": n_features, "n_kept": len(keep), "features": keep}  # classify's layout
+    (run / "classifier_robust" / "robust_features.json").write_text(json.dumps(record))

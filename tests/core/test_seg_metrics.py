@@ -256,3 +256,24 @@ def test_real_sample_reader_repeatability_dice(scan, published):
     assert worst <= GEOMETRY_TOLERANCE  # stated tolerance absorbs the qform/sform noise
     row = sm.case_metrics(r11, r12, 2.0, GEOMETRY_TOLERANCE, case_id=scan)
     assert round(row["dice"], 4) == published
+
+
+def test_slice_tolerance_and_penalty_on_a_real_like_oblique_grid():
+    # 25 slices of 336 x 336 at 0.6 x 0.6 x 3.3 mm (axis order z, y, x), semi-coronal oblique frame
+    shape, spacing_zyx = (25, 336, 336), (3.3, 0.6, 0.6)
+    ref = np.zeros(shape, bool)
+    ref[10:14, 150:190, 140:200] = True
+    pred = np.roll(ref, 1, axis=0)  # one slice off: top and bottom surfaces 3.3 mm away, sides touching
+    rotation = _rotation([25.0, -8.0, 0.0])
+    row = sm.case_metrics(_image(ref, tuple(reversed(spacing_zyx)), rotation),
+                          _image(pred, tuple(reversed(spacing_zyx)), rotation), 2.0)
+    assert row["nsd_tolerance_slice_mm"] == row["slice_spacing_mm"] == pytest.approx(3.3)
+    assert row["nsd"] < 0.9  # 2 mm is below the slice spacing: the one-slice shift counts as error
+    assert row["nsd_slice"] == pytest.approx(1.0)
+    assert row["hd95_mm"] == pytest.approx(3.3)
+    diagonal = math.sqrt((25 * 3.3) ** 2 + 2 * (336 * 0.6) ** 2)
+    empty = sm.case_metrics(_image(ref, tuple(reversed(spacing_zyx)), rotation),
+                            _image(np.zeros(shape, bool), tuple(reversed(spacing_zyx)), rotation), 2.0)
+    assert empty["penalty_mm"] == pytest.approx(diagonal)
+    assert empty["hd95_mm_penalised"] == pytest.approx(diagonal) and math.isnan(empty["hd95_mm"])
+    assert (empty["ref_lesions"], empty["detected_lesions"], empty["fp_lesions"]) == (1, 0, 0)

@@ -225,7 +225,8 @@ def clinical_features(cases: Any) -> Any:
     """Age (years) and sex (1 = male) from ``cases.csv`` rows, as a float DataFrame.
 
     Raises:
-        ValueError: If a case has a sex other than F/M (blank is allowed: imputed).
+        ValueError: If a case has a sex other than F/M (blank is allowed: NaN; such rows
+            get no clinical score, see ``classification.clinical_scores`` -- nothing is imputed).
     """
     import pandas as pd
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from benchmarks.engine.report_common import (FIGURE_DIR, MODEL_LABELS, PROBABILITY_SCORES, SET_LABELS, SPLIT_OF_SET,
-                                             RunInputs, ci, f3, is_available, not_available_line,
+                                             RunInputs, ci, complete_rows, f3, is_available, not_available_line,
                                              predictions_by_split, unavailable, usable_scores)
 
 CALIBRATION_HEADING = "Calibration"
@@ -45,6 +45,11 @@ def _calibration_row(y, p, run: RunInputs) -> dict[str, Any]:
     return row
 
 
+def _finite_pair(preds, model: str):
+    rows, _ = complete_rows(preds, [model])
+    return rows["label"].to_numpy(int), rows[model].to_numpy(float)
+
+
 def collect_calibration(run: RunInputs) -> dict[str, Any]:
     """Calibration per set and probability model; writes the calibration PNGs (summary key ``calibration``)."""
     from nnunet_fm.stat_plots import plot_calibration
@@ -60,11 +65,14 @@ def collect_calibration(run: RunInputs) -> dict[str, Any]:
         if y.min() == y.max():
             out["sets"][set_name] = {"note": "one class only: no calibration"}
             continue
-        out["sets"][set_name] = {m: _calibration_row(y, preds[m].to_numpy(float), run)
-                                 for m in usable_scores(preds, PROBABILITY_SCORES)}
+        out["sets"][set_name] = {}
+        for model in usable_scores(preds, PROBABILITY_SCORES):
+            rows, left_out = complete_rows(preds, [model])
+            out["sets"][set_name][model] = {**_calibration_row(rows["label"].to_numpy(int),
+                                                               rows[model].to_numpy(float), run),
+                                            "n_left_out_missing_score": left_out}
     for model in PROBABILITY_SCORES:
-        panels = {SET_LABELS[s]: (p["label"].to_numpy(int), p[model].to_numpy(float)) for s, p in sets.items()
-                  if model in out["sets"].get(s, {})}
+        panels = {SET_LABELS[s]: _finite_pair(p, model) for s, p in sets.items() if model in out["sets"].get(s, {})}
         if panels:
             relative = f"{FIGURE_DIR}/calibration_{model.removeprefix('score_')}.png"
             plot_calibration(panels, run.run_dir / relative)
@@ -106,10 +114,14 @@ def collect_decision_curves(run: RunInputs) -> dict[str, Any]:
     sets = _probability_sets(run)
     if not sets:
         return unavailable("classifier/predictions.csv is absent")
-    out: dict[str, Any] = {"available": True, "shown_thresholds": list(SHOWN_THRESHOLDS), "sets": {}, "figures": {}}
+    out: dict[str, Any] = {"available": True, "shown_thresholds": list(SHOWN_THRESHOLDS), "sets": {}, "figures": {},
+                           "n_left_out_missing_score": {}}
     for set_name, preds in sets.items():
         models = usable_scores(preds, PROBABILITY_SCORES)
+        preds, left_out = complete_rows(preds, models)
         y = preds["label"].to_numpy(int)
+        if y.size == 0 or y.min() == y.max():
+            continue
         table = net_benefit_table(y, {MODEL_LABELS[m]: preds[m].to_numpy(float) for m in models})
         relative = f"{FIGURE_DIR}/decision_curve_{set_name}.png"
         plot_decision_curve(table, run.run_dir / relative, title=f"Decision curve, {SET_LABELS[set_name]}")
@@ -117,6 +129,7 @@ def collect_decision_curves(run: RunInputs) -> dict[str, Any]:
         shown = table[table["threshold"].round(2).isin(SHOWN_THRESHOLDS)]
         out["sets"][set_name] = {model: {f"{t:.2f}": float(nb) for t, nb in zip(rows["threshold"], rows["net_benefit"])}
                                  for model, rows in shown.groupby("model", sort=False)}
+        out["n_left_out_missing_score"][set_name] = left_out
     return out
 
 

@@ -177,7 +177,17 @@ def predictions_by_split(run: RunInputs, relative: str = "classifier/predictions
 
 
 def usable_scores(rows, candidates=tuple(MODEL_LABELS)) -> list[str]:
-    """Score columns present with a finite value for every row."""
+    """Score columns present with at least one finite value."""
     import numpy as np
 
-    return [c for c in candidates if c in rows.columns and np.isfinite(rows[c].to_numpy(dtype=float)).all()]
+    return [c for c in candidates if c in rows.columns and np.isfinite(rows[c].to_numpy(dtype=float)).any()]
+
+
+def complete_rows(rows, scores: list[str]):
+    """``(rows with every score finite, number of rows left out)``: a comparison uses the same cases."""
+    import numpy as np
+
+    finite = np.ones(len(rows), dtype=bool)
+    for score in scores:
+        finite &= np.isfinite(rows[score].to_numpy(dtype=float))
+    return rows[finite].reset_index(drop=True), int((~finite).sum())

@@ -13,7 +13,8 @@ import numpy as np
 
 from benchmarks.engine.report_common import (CLINICAL_SCORE, MAIN_SCORE, MODEL_LABELS, SET_LABELS, SPLIT_OF_SET,
                                              RunInputs, ci, f3, fmt_p, is_available, not_available_line, num,
-                                             predictions_by_split, records, unavailable, usable_scores)
+                                             complete_rows, predictions_by_split, records, unavailable,
+                                             usable_scores)
 
 CEILING_HEADING = "AUC ceiling of the synthetic cohort"
 COMPARISON_HEADING = "Model comparison: does imaging add to age + sex?"
@@ -71,7 +72,8 @@ def render_ceiling(entry: dict[str, Any]) -> list[str]:
                      f"{f3(row['bayes_auc_all'])} | {f3(row['bayes_auc_imaging'])} | {f3(row['bayes_auc_clinical'])} | "
                      f"{f3(row['xgboost_auc'])} | {f3(row['paper_auc']) if row['paper_auc'] is not None else 'not reported'}"
                      f" | {f3(row['fraction_recovered'])} |")
-    lines += ["", f"Share recovered = (AUC − 0.5)/(Bayes AUC − 0.5). Cohort-model ceiling (Monte Carlo on "
+    lines += ["", f"Share recovered = (AUC − 0.5)/(Bayes AUC − 0.5); above 1 means the sample AUC of a small set "
+              f"exceeded the ceiling by chance, not that the model beats the Bayes rule. Cohort-model ceiling (Monte Carlo on "
               f"{model.get('mc_patients', 'n/a')} simulated patients, SE {f3(model.get('mc_se'))}): all "
               f"{f3(model.get('all'))}, imaging {f3(model.get('imaging'))}, clinical {f3(model.get('clinical'))}.", ""]
     return lines
@@ -92,12 +94,15 @@ def _auc_rows(preds, scores: list[str], level: float) -> list[dict[str, Any]]:
 def _set_comparison(preds, scores: list[str], level: float) -> dict[str, Any]:
     from nnunet_fm.model_comparison import compare_models
 
+    preds, n_left_out = complete_rows(preds, scores)
     y = preds["label"].to_numpy(int)
     entry: dict[str, Any] = {"n_cases": int(y.size), "n_pos": int(y.sum()), "n_neg": int(y.size - y.sum()),
-                             "aucs": _auc_rows(preds, scores, level), "comparisons": [], "imaging_adds": None}
-    if y.min() == y.max():
+                             "n_left_out_missing_score": n_left_out, "aucs": [], "comparisons": [],
+                             "imaging_adds": None}
+    if y.size == 0 or y.min() == y.max():
         entry["note"] = "one class only: no AUC"
         return entry
+    entry["aucs"] = _auc_rows(preds, scores, level)
     if CLINICAL_SCORE in scores and len(scores) > 1:
         table = compare_models(y, {s: preds[s].to_numpy(float) for s in scores}, CLINICAL_SCORE, level)
         entry["comparisons"] = records(table)
@@ -116,6 +121,15 @@ def _imaging_verdict(comparisons: list[dict[str, Any]]) -> dict[str, Any] | None
             "delta_auc_ci_high": row["delta_auc_ci_high"], "p_holm": row["p_holm"]}
 
 
+def _no_clinical_reason(run: RunInputs, notes: dict[str, Any]) -> str:
+    """Why there is no clinical score: classify's note, else the converter's, else the bare fact."""
+    if notes.get("note"):
+        return str(notes["note"])
+    if (run.meta or {}).get("clinical_baseline_available") is False:
+        return f"clinical baseline unavailable ({run.meta.get('clinical_baseline_reason')})"
+    return "classifier/predictions.csv has no clinical score"
+
+
 def collect_model_comparison(run: RunInputs) -> dict[str, Any]:
     """AUCs and ΔAUC vs clinical per set (summary key ``model_comparison``)."""
     by_split = predictions_by_split(run)
@@ -128,9 +142,9 @@ def collect_model_comparison(run: RunInputs) -> dict[str, Any]:
             continue
         sets[set_name] = _set_comparison(preds, usable_scores(preds), run.level)
     has_clinical = any(CLINICAL_SCORE in [a["model"] for a in e["aucs"]] for e in sets.values())
-    reason = None if has_clinical else ((run.meta or {}).get("clinical_baseline_reason")
-                                        or "no clinical score in classifier/predictions.csv")
-    return {"available": True, "level": run.level, "reference_model": CLINICAL_SCORE,
+    notes = (run.json("classifier/classifier.json") or {}).get("clinical_models") or {}
+    reason = None if has_clinical else _no_clinical_reason(run, notes)
+    return {"available": True, "level": run.level, "reference_model": CLINICAL_SCORE, "clinical_models": notes,
             "multiple_testing": "Holm within each set over the comparisons with the clinical model",
             "no_clinical_reason": reason, "sets": sets}
 
@@ -149,9 +163,13 @@ def _verdict_sentence(set_label: str, verdict: dict[str, Any] | None) -> str:
 
 def _set_lines(set_name: str, entry: dict[str, Any]) -> list[str]:
     label = SET_LABELS[set_name]
-    lines = [f"**{label}** (n = {entry['n_pos']} axSpA + {entry['n_neg']} non-axSpA)", "",
-             "| model | AUC (DeLong 95% CI) | ΔAUC vs clinical (95% CI) | paired DeLong p | Holm p |",
-             "|---|---|---|---|---|"]
+    left_out = entry["n_left_out_missing_score"]
+    lines = [f"**{label}** (n = {entry['n_pos']} axSpA + {entry['n_neg']} non-axSpA"
+             + (f"; {left_out} case(s) without every score left out" if left_out else "") + ")", ""]
+    if entry.get("note"):
+        return lines + [entry["note"] + ".", ""]
+    lines += ["| model | AUC (DeLong 95% CI) | ΔAUC vs clinical (95% CI) | paired DeLong p | Holm p |",
+              "|---|---|---|---|---|"]
     by_model = {r["model"]: r for r in entry["comparisons"]}
     for row in entry["aucs"]:
         cmp = by_model.get(row["model"])
@@ -175,8 +193,10 @@ def render_model_comparison(entry: dict[str, Any]) -> list[str]:
         lines += [f"No ΔAUC against the clinical model: {entry['no_clinical_reason']}.", ""]
     else:
         lines += ["ΔAUC = AUC(model) − AUC(clinical, age + sex) on the same cases; paired DeLong test; p values "
-                  f"Holm-adjusted within each set ({entry['multiple_testing']}). "
-                  "Clinical + imaging is the classify stage's model on age, sex and the imaging features.", ""]
+                  f"Holm-adjusted within each set ({entry['multiple_testing']}).", ""]
+        definition = (entry.get("clinical_models") or {}).get(IMAGING_MODEL)
+        if definition:
+            lines += [f"Clinical + imaging: {definition}.", ""]
     for set_name, set_entry in entry["sets"].items():
         lines += _set_lines(set_name, set_entry)
     return lines

@@ -13,7 +13,7 @@ from nnunet_fm.contract import READER_PAIRS
 
 def _reader_rows(summary: dict[str, Any], paper: dict[str, Any]) -> list[str]:
     readers = summary.get("reader_study")
-    simulated = readers is None or readers.get("simulated", summary["synthetic"])
+    simulated = bool(summary["synthetic"] if readers is None else readers.get("simulated", summary["synthetic"]))
     tag = "simulated readers" if simulated else "readers"
     rows = []
     for label, without, with_ in READER_PAIRS:
@@ -69,8 +69,9 @@ def render_paper_table(summary: dict[str, Any], paper: dict[str, Any], classific
             lines.append(f"| axSpA AUC, {label} | {a[group]['auc']:.3f} (95% CI {lo:.3f}–{hi:.3f}) | "
                          f"{_auc_cell(cls.get(group, {}).get(MAIN_SCORE))} |")
     lines += _reader_rows(summary, paper)
-    return lines + ["", "DSC per case = 2|A∩B|/(|A|+|B|), both empty = 1. AUC: higher score = axSpA, ties ½ "
-                    "(pROC conventions); CIs: DeLong and stratified bootstrap (percentile).", ""]
+    auc_note = (" AUC: higher score = axSpA, ties ½ (pROC conventions); CIs: DeLong and stratified bootstrap "
+                "(percentile)." if classification else "")
+    return lines + ["", "DSC per case = 2|A∩B|/(|A|+|B|), both empty = 1." + auc_note, ""]
 
 
 def _operating_table(op: Optional[dict]) -> list[str]:

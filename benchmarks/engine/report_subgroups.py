@@ -55,10 +55,12 @@ def collect_subgroups(run: RunInputs) -> dict[str, Any]:
     if table is None:
         return unavailable("dataset/cases.csv or segmentation/<set>.csv is absent (run made before the "
                            "convert stage copied cases.csv into the run folder)")
+    no_auc_reason = None if classification else "segmentation-only study or no classifier/predictions.csv"
     if classification and table["score"].isna().any():
         missing = table.loc[table["score"].isna(), "case_id"].tolist()[:5]
-        return unavailable(f"{int(table['score'].isna().sum())} segmented case(s) have no classifier score "
-                           f"(e.g. {', '.join(missing)})")
+        no_auc_reason = (f"{int(table['score'].isna().sum())} segmented case(s) have no classifier score "
+                         f"(e.g. {', '.join(missing)})")
+        classification = False
     if not classification:  # AUC columns are dropped below; the function needs the columns
         table = table.assign(label=0, score=0.0)
     by = _groupings(table, classification)
@@ -67,7 +69,8 @@ def collect_subgroups(run: RunInputs) -> dict[str, Any]:
         rows = rows.drop(columns=list(AUC_COLUMNS))
     return {"available": True, "with_auc": classification, "groupings": by, "level": run.level,
             "ci_method": f"DSC mean and volume-ratio median: percentile bootstrap ({run.n_boot} resamples, seed "
-                         f"{run.seed}); AUC: DeLong", "rows": records(rows)}
+                         f"{run.seed})" + ("; AUC: DeLong" if classification else ""),
+            "no_auc_reason": no_auc_reason, "rows": records(rows)}
 
 
 def _subgroup_name(row: dict[str, Any]) -> str:
@@ -93,6 +96,8 @@ def render_subgroups(entry: dict[str, Any]) -> list[str]:
     if not is_available(entry):
         return lines + not_available_line(entry)
     auc_head = " AUC XGBoost (DeLong 95% CI) |" if entry["with_auc"] else ""
+    if entry.get("no_auc_reason") and not entry["with_auc"]:
+        lines += [f"No AUC column: {entry['no_auc_reason']}.", ""]
     lines += [f"Intervals: {entry['ci_method']}. Volume ratio = predicted / reference FM volume (cases with an empty "
               "reference mask have none and are counted).", "",
               "| set | grouping | subgroup | n | DSC mean (95% CI) | volume ratio median (95% CI) |" + auc_head,

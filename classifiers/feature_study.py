@@ -41,8 +41,21 @@ SKEW_THRESHOLD = 1.0
 
 
 def feature_columns(table) -> list[str]:
-    """Feature columns of a feature table: all but :data:`NON_FEATURE_COLUMNS` and ``diagnostics_*``."""
-    return [c for c in table.columns if c not in NON_FEATURE_COLUMNS and not str(c).startswith(DIAGNOSTICS_PREFIX)]
+    """Feature columns of a feature table.
+
+    All but :data:`NON_FEATURE_COLUMNS`, ``diagnostics_*`` and text columns (a column
+    holding a value that is not a number, e.g. a note added by a later extractor).
+    """
+    import pandas as pd
+
+    def is_text(column) -> bool:
+        values = table[column]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            return False
+        return bool((pd.to_numeric(values, errors="coerce").isna() & values.notna()).any())
+
+    return [c for c in table.columns if c not in NON_FEATURE_COLUMNS
+            and not str(c).startswith(DIAGNOSTICS_PREFIX) and not is_text(c)]
 
 
 def choose_transform(values: Any, skew_threshold: float = SKEW_THRESHOLD) -> tuple[str, float]:

@@ -207,3 +207,17 @@ def test_reader_vs_reader_from_two_tables(study, tmp_path):
     assert set(icc["group"]) == {"cases"}
     assert np.allclose(icc.set_index("feature").loc[same.index, "icc_a1"], same["icc_a1"], atol=1e-12)
     assert summary["univariate"]["available"] is False
+
+
+def test_text_and_diagnostics_columns_are_no_features(study):
+    from classifiers.feature_study import feature_columns
+
+    table = pd.read_csv(study[0] / "features" / "external_test.csv")
+    table["diagnostics_Versions_PyRadiomics"] = "v3.1"
+    table["some_new_note"] = "resampled"
+    table["numeric_as_text"] = table["fm_volume_ml"].astype(str)
+    names = feature_columns(table)
+    assert "numeric_as_text" in names and "fm_volume_ml" in names and len(names) == 61
+    for column in ("diagnostics_Versions_PyRadiomics", "some_new_note", "radiomics_shape_note",
+                   "fm_t1_features_note", "mask_empty", "error", "case_id"):
+        assert column not in names

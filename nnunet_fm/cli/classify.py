@@ -75,13 +75,14 @@ def classification_applies(config, paths) -> bool:
 
     from dataset_conversion import study_design
 
+    if not config.data_dir:
+        return True  # synthetic cohorts always carry both diagnoses
     mode_of = getattr(study_design, "study_mode_of_cohort", None)
     if mode_of is None:  # W1 is adding it; until then every cohort is treated as a classification study
         logging.getLogger(__name__).warning("dataset_conversion.study_design.study_mode_of_cohort is missing; "
                                             "assuming a classification study")
         return True
-    cohort = Path(config.data_dir) if config.data_dir else paths.cohort
-    return mode_of(cohort) != study_design.SEGMENTATION_ONLY
+    return mode_of(Path(config.data_dir)) != study_design.SEGMENTATION_ONLY
 
 
 def study_stage(config, paths):

@@ -150,8 +150,10 @@ def test_study_stage_commands_and_segmentation_only(tmp_path, monkeypatch):
     from nnunet_fm.config import RunConfig
 
     mode = {"value": study_design.CLASSIFICATION}
-    monkeypatch.setattr(study_design, "study_mode_of_cohort", lambda cohort: mode["value"], raising=False)
-    config, paths = RunConfig(), RunPaths(tmp_path / "run", tmp_path / "work")
+    seen = []
+    monkeypatch.setattr(study_design, "study_mode_of_cohort", lambda cohort: seen.append(cohort) or mode["value"],
+                        raising=False)
+    config, paths = RunConfig(data_dir=str(tmp_path / "cohort")), RunPaths(tmp_path / "run", tmp_path / "work")
     stage = classify.study_stage(config, paths)
     outs = [c[c.index("--out") + 1] for c in stage.commands]
     assert [Path(o).name for o in outs] == ["classifier", "classifier_reference", "classifier_robust"]
@@ -159,6 +161,9 @@ def test_study_stage_commands_and_segmentation_only(tmp_path, monkeypatch):
     assert Path(stage.commands[2][stage.commands[2].index("--robust-reference") + 1]).name == "reference_oof.csv"
     no_tau = replace(config, classifier=replace(config.classifier, robust_icc_tau=None))
     assert len(classify.study_stage(no_tau, paths).commands) == 2
+    assert seen and seen[0] == tmp_path / "cohort"
+    n_calls = len(seen)  # synthetic cohorts: classification without asking clinical.csv
+    assert classify.study_stage(RunConfig(), paths) is not None and len(seen) == n_calls
     mode["value"] = study_design.SEGMENTATION_ONLY
     assert classify.study_stage(config, paths) is None
 

@@ -100,10 +100,15 @@ def test_study_stage_scores_and_segmentation_only(tmp_path, monkeypatch):
     from nnunet_fm.config import RunConfig
 
     mode = {"value": study_design.CLASSIFICATION}
-    monkeypatch.setattr(study_design, "study_mode_of_cohort", lambda cohort: mode["value"], raising=False)
-    config, paths = RunConfig(), RunPaths(tmp_path / "run", tmp_path / "work")
+    seen = []
+    monkeypatch.setattr(study_design, "study_mode_of_cohort", lambda cohort: seen.append(cohort) or mode["value"],
+                        raising=False)
+    config, paths = RunConfig(data_dir=str(tmp_path / "cohort")), RunPaths(tmp_path / "run", tmp_path / "work")
     argv = roc.study_stage(config, paths).commands[0]
     scores = [argv[i + 1] for i, a in enumerate(argv) if a == "--score"]
     assert scores == ["score_xgboost", "score_fm_volume", "score_clinical", "score_clinical_imaging"]
+    assert seen and seen[0] == tmp_path / "cohort"
+    n_calls = len(seen)  # synthetic cohorts: classification without asking clinical.csv
+    assert roc.study_stage(RunConfig(), paths) is not None and len(seen) == n_calls
     mode["value"] = study_design.SEGMENTATION_ONLY
     assert roc.study_stage(config, paths) is None

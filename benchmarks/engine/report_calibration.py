@@ -68,9 +68,11 @@ def collect_calibration(run: RunInputs) -> dict[str, Any]:
         out["sets"][set_name] = {}
         for model in usable_scores(preds, PROBABILITY_SCORES):
             rows, left_out = complete_rows(preds, [model])
-            out["sets"][set_name][model] = {**_calibration_row(rows["label"].to_numpy(int),
-                                                               rows[model].to_numpy(float), run),
-                                            "n_left_out_missing_score": left_out}
+            try:
+                row = _calibration_row(rows["label"].to_numpy(int), rows[model].to_numpy(float), run)
+            except ValueError as exc:  # e.g. perfect separation: no finite slope exists
+                row = {"note": str(exc), "n_cases": int(len(rows))}
+            out["sets"][set_name][model] = {**row, "n_left_out_missing_score": left_out}
     for model in PROBABILITY_SCORES:
         panels = {SET_LABELS[s]: _finite_pair(p, model) for s, p in sets.items() if model in out["sets"].get(s, {})}
         if panels:
@@ -95,6 +97,9 @@ def render_calibration(entry: dict[str, Any]) -> list[str]:
             lines.append(f"| {SET_LABELS[set_name]} | {models['note']} | | | | | |")
             continue
         for model, r in models.items():
+            if "note" in r:
+                lines.append(f"| {SET_LABELS[set_name]} | {MODEL_LABELS[model]} | {r['n_cases']} | {r['note']} | | | |")
+                continue
             lines.append(f"| {SET_LABELS[set_name]} | {MODEL_LABELS[model]} | {r['n_cases']} ({r['n_events']}) | "
                          f"{f3(r['calibration_intercept'])} ({ci(r['calibration_intercept_ci_low'], r['calibration_intercept_ci_high'])}) | "
                          f"{f3(r['calibration_slope'])} ({ci(r['calibration_slope_ci_low'], r['calibration_slope_ci_high'])}) | "

@@ -49,11 +49,7 @@ def _dsc_cell(entry: Optional[dict]) -> str:
 def render_paper_table(summary: dict[str, Any], paper: dict[str, Any], classification: bool) -> list[str]:
     """The paper's headline figures beside this run's (a comparison, not a reproduction)."""
     seg, cls = summary["segmentation"], summary["classification"]
-    lines = [f"## {PAPER} (data: {summary['data_source']})", "",
-             "The paper's figures come from its patients; this run's from "
-             + ("a synthetic phantom. The rows are a scale reference; they are not a reproduction of the paper."
-                if summary["synthetic"] else "your data. The rows are a scale reference, not a reproduction of the paper."),
-             "", f"| metric | paper ({paper['short_citation']}) | this run ({summary['data_source']}) |", "|---|---|---|"]
+    lines = [f"## {PAPER} — data: {summary['data_source']}", "", f"| metric | paper ({paper['short_citation']}) | this run ({summary['data_source']}) |", "|---|---|---|"]
     cv = seg.get("oof", {}).get("cross_validation")
     t = paper["segmentation_dsc"]
     lines.append(f"| FM DSC, internal 5-fold CV (mean over folds ± SD over folds) | {pct(t['internal_cv']['mean'])} ± "
@@ -71,7 +67,10 @@ def render_paper_table(summary: dict[str, Any], paper: dict[str, Any], classific
     lines += _reader_rows(summary, paper)
     auc_note = (" AUC: higher score = axSpA, ties ½ (pROC conventions); CIs: DeLong and stratified bootstrap "
                 "(percentile)." if classification else "")
-    return lines + ["", "DSC per case = 2|A∩B|/(|A|+|B|), both empty = 1." + auc_note, ""]
+    source = "a synthetic phantom" if summary["synthetic"] else "your data"
+    return lines + ["", f"The paper's figures come from its patients, this run's from {source}: the rows are a scale "
+                    "reference, not a reproduction of the paper. DSC per case = 2|A∩B|/(|A|+|B|), both empty = 1."
+                    + auc_note, ""]
 
 
 def _operating_table(op: Optional[dict]) -> list[str]:

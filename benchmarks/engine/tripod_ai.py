@@ -14,7 +14,7 @@ from typing import Iterable, Optional
 
 TITLE = "nnunet-fm study report"
 STUDY_FACTS = "Study"
-PAPER = "Paper's figures beside this run"
+PAPER = "Paper vs this run"
 CLASSIFICATION = "Classification: all scores"
 SEGMENTATION = "Segmentation detail"
 FILES = "Files"

@@ -7,7 +7,7 @@ import argparse
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
-    p = subparsers.add_parser("report", help="rebuild report.md, summary.json and plots of a run from its files")
+    p = subparsers.add_parser("report", help="rebuild report.md, summary.json, tripod_ai.md and plots of a run from its files")
     p.add_argument("run_dir", help="results/<run-name> folder of a benchmark run")
     return p
 
@@ -17,10 +17,11 @@ CONSUMES: tuple[str, ...] = ()
 
 
 def study_stage(config, paths):
-    """The study's last stage: report.md and summary.json from the run's files."""
+    """The study's last stage: report.md, summary.json and tripod_ai.md from the run's files."""
     from benchmarks.engine.stage_runner import Stage
 
-    return Stage("report", (("report", str(paths.run_dir)),), (paths.run_dir / "report.md", paths.run_dir / "summary.json"))
+    return Stage("report", (("report", str(paths.run_dir)),),
+                 (paths.run_dir / "report.md", paths.run_dir / "summary.json", paths.run_dir / "tripod_ai.md"))
 
 
 def run(args: argparse.Namespace) -> int:

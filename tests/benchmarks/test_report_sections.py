@@ -203,7 +203,7 @@ def test_report_is_a_function_of_summary_json(built):
 
 def test_tripod_items_are_mapped_or_explained(built):
     all_headings = set(CLASSIFICATION_HEADINGS + COMMON_HEADINGS) | {"nnunet-fm study report",
-                                                                     "Paper's figures beside this run"}
+                                                                     "Paper vs this run"}
     numbers = [item.number for item in TRIPOD_AI_ITEMS]
     assert len(numbers) == len(set(numbers)) >= 45
     for item in TRIPOD_AI_ITEMS:
@@ -228,3 +228,26 @@ def test_missing_inputs_give_one_not_available_line_each(tmp_path):
     assert "## Sensitivity analysis: reference masks\n\nNot available: classifier_reference/predictions.csv" in text
     assert "No ΔAUC against the clinical model: classifier/predictions.csv has no clinical score." in text
     assert "calibration_clinical.png" not in text
+
+
+def test_perfect_separation_gives_a_calibration_note_not_a_crash(tmp_path):
+    run = classification_run(tmp_path)
+    preds = pd.read_csv(run / "classifier" / "predictions.csv")
+    external = preds["split"] == "external_test"
+    preds.loc[external, "score_xgboost"] = 0.2 + 0.6 * preds.loc[external, "label"]
+    preds.to_csv(run / "classifier" / "predictions.csv", index=False)
+    build_report(run, reference_dir=tmp_path / "none")
+    entry = _summary(run)["calibration"]["sets"]["external_test"]["score_xgboost"]
+    assert "did not converge" in entry["note"]
+    assert "| external test | XGBoost (features of predicted FM) | 18 | calibration: logistic recalibration did not " \
+           "converge" in _text(run)
+
+
+def test_cli_rebuilds_a_run_and_names_a_folder_that_is_not_a_run(tmp_path, caplog):
+    from nnunet_fm.cli import main
+
+    run = segmentation_only_run(tmp_path)
+    assert main(["report", str(run)]) == 0
+    assert (run / "report.md").is_file() and (run / "tripod_ai.md").is_file()
+    assert main(["report", str(tmp_path / "nowhere")]) == 1
+    assert "is not a benchmark run folder (no config.yaml)" in caplog.text

@@ -432,7 +432,8 @@ def clinical_scores(train: Any, test: Any, xgb_oof: np.ndarray, xgb_test: np.nda
                                   "(same stratified folds); test rows: the final XGBoost's scores",
     }
     if not available:
-        notes["note"] = f"clinical baseline unavailable ({reason or 'dataset_meta: clinical_baseline_available false'}); score_clinical and score_clinical_imaging left empty"
+        why = reason or "dataset_meta: clinical_baseline_available false"
+        notes["note"] = f"clinical baseline unavailable ({why}); score_clinical and score_clinical_imaging left empty"
         LOG.warning("%s", notes["note"])
         return empty, notes
     clin_train, clin_test = clinical_features(train), clinical_features(test)

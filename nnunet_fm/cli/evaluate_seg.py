@@ -67,7 +67,8 @@ def study_stage(config, paths):
          "--out", str(run / "segmentation" / f"{name}.csv"), "--cases", str(dataset / "cases.csv"),
          "--config", str(paths.config_file))
         for name, (_, labels) in PREDICTION_SETS.items())
-    outputs = tuple(run / "segmentation" / f"{n}{suffix}.csv" for n in PREDICTION_SETS for suffix in ("", LESIONS_SUFFIX))
+    outputs = tuple(run / "segmentation" / f"{n}{suffix}.csv"
+                    for n in PREDICTION_SETS for suffix in ("", LESIONS_SUFFIX))
     return Stage("evaluate_segmentation", commands, outputs)
 
 

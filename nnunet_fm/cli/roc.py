@@ -177,7 +177,8 @@ def _panels(summary: dict[str, Any], y_true, scores: dict[str, Any], groups) -> 
 
     names = {"score_xgboost": "XGBoost", "score_fm_volume": "FM volume", "score_clinical": "Clinical (age + sex)",
              "score_clinical_imaging": "Clinical + imaging"}
-    order = [g for g in STUDY_PANELS if g in summary["groups"]] + [g for g in summary["groups"] if g not in STUDY_PANELS]
+    order = ([g for g in STUDY_PANELS if g in summary["groups"]]
+             + [g for g in summary["groups"] if g not in STUDY_PANELS])
     panels = []
     for group in order:
         entry, mask = summary["groups"][group], np.asarray(groups) == group

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from benchmarks.engine import (report_calibration, report_flow, report_header, report_models, report_paper,
                                report_segmentation, report_sensitivity, report_subgroups)
-from benchmarks.engine.report_common import MAIN_SCORE, SET_LABELS, f3, load_run_inputs, pct, read_json
+from benchmarks.engine.report_common import MAIN_SCORE, SET_LABELS, f3, load_run_inputs, pct, read_json, unavailable
 from benchmarks.engine.tripod_ai import LIMITATIONS, STUDY_FACTS, TITLE, render_tripod_ai, tripod_summary
 
 LOG = logging.getLogger(__name__)
@@ -127,6 +127,15 @@ def _feature_study_module():
         return None
 
 
+def _guarded(key: str, collect, *args) -> dict[str, Any]:
+    """A section's entry; a malformed input file gives "not available" with the error, not a lost report."""
+    try:
+        return collect(*args)
+    except (ValueError, KeyError, TypeError) as exc:
+        LOG.warning("report section %s could not be built: %s: %s", key, type(exc).__name__, exc)
+        return unavailable(f"could not be computed from the run's files ({type(exc).__name__}: {exc})")
+
+
 def collect_summary(run_dir: Path) -> dict[str, Any]:
     """All figures of a run, read from its files (the content of summary.json); writes the report's PNGs."""
     run = load_run_inputs(Path(run_dir))
@@ -135,16 +144,20 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
     if not run.segmentation_only:
         from nnunet_fm.paper_targets import load_paper_targets
 
-        summary["ceiling"] = report_models.collect_ceiling(run, load_paper_targets())
-        summary["model_comparison"] = report_models.collect_model_comparison(run)
-        summary["operating_point_source"] = report_sensitivity.collect_operating_point(run)
-        summary["calibration"] = report_calibration.collect_calibration(run)
-        summary["decision_curve"] = report_calibration.collect_decision_curves(run)
-        summary["sensitivity_analysis"] = report_sensitivity.collect_sensitivity(run)
-    summary.update(report_flow.collect_flow(run))
-    summary["segmentation_conventions"] = report_segmentation.collect_conventions(run)
-    summary["subgroups"] = report_subgroups.collect_subgroups(run)
-    summary["lesion_detection_by_size"] = report_subgroups.collect_lesion_detection(run)
+        summary["ceiling"] = _guarded("ceiling", report_models.collect_ceiling, run, load_paper_targets())
+        summary["model_comparison"] = _guarded("model_comparison", report_models.collect_model_comparison, run)
+        summary["operating_point_source"] = _guarded("operating_point_source",
+                                                     report_sensitivity.collect_operating_point, run)
+        summary["calibration"] = _guarded("calibration", report_calibration.collect_calibration, run)
+        summary["decision_curve"] = _guarded("decision_curve", report_calibration.collect_decision_curves, run)
+        summary["sensitivity_analysis"] = _guarded("sensitivity_analysis", report_sensitivity.collect_sensitivity, run)
+    flow = _guarded("patient_flow", report_flow.collect_flow, run)
+    summary.update(flow if "patient_flow" in flow else {"patient_flow": flow, "baseline_table": flow})
+    summary["segmentation_conventions"] = _guarded("segmentation_conventions", report_segmentation.collect_conventions,
+                                                   run)
+    summary["subgroups"] = _guarded("subgroups", report_subgroups.collect_subgroups, run)
+    summary["lesion_detection_by_size"] = _guarded("lesion_detection_by_size",
+                                                   report_subgroups.collect_lesion_detection, run)
     module = _feature_study_module()
     if module is not None:
         summary["feature_study"] = module.feature_study_summary(run.run_dir)

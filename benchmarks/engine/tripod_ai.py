@@ -28,6 +28,8 @@ SENSITIVITY = "Sensitivity analysis: reference masks"
 OPERATING = "Operating point"
 FLOW = "Patient flow and baseline characteristics"
 CONVENTIONS = "Segmentation conventions"
+FEATURE_STUDY = "Radiomics feature study"
+EXPLANATION = "Model explanation (SHAP)"
 
 _MANUSCRIPT = "not produced by a pipeline run: state it in the manuscript"
 _SYNTHETIC_ONLY = "for the synthetic cohort there are no patients; for user data "
@@ -74,6 +76,9 @@ TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
        _SYNTHETIC_ONLY + _MANUSCRIPT + " (the synthetic outcome is drawn by the generator, blind by construction)"),
     _i("9a", "methods: predictors", "choice of initial predictors", CLASSIFICATION),
     _i("9b", "methods: predictors", "predictor definition and measurement (incl. segmentation)", CONVENTIONS),
+    _i("9c", "methods: predictors", "qualification of predictor assessors, blinding", None,
+       "predictors are computed from automatic segmentations without the outcome; the reference masks' readers "
+       "are " + _MANUSCRIPT),
     _i("10", "methods: sample size", "study size and its justification", FLOW),
     _i("11", "methods: missing data", "handling of missing data", FLOW),
     _i("12a", "methods: analysis", "data use: development / test split, patient-level", FLOW),
@@ -83,11 +88,11 @@ TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
     _i("12e", "methods: analysis", "performance measures and their intervals", COMPARISON),
     _i("12f", "methods: analysis", "model updating or recalibration", None,
        "no model is updated or recalibrated after development; calibration is reported as measured"),
-    _i("12g", "methods: analysis", "comparison with other models or the clinical baseline", COMPARISON),
+    _i("12g", "methods: analysis", "how predictions are calculated and explained (explainability)", EXPLANATION),
     _i("13", "methods: class imbalance", "class imbalance handling", FLOW),
     _i("14", "methods: fairness", "approaches to assess fairness", SUBGROUPS),
     _i("15", "methods: model output", "model output and the threshold", OPERATING),
-    _i("16", "methods: training vs evaluation", "differences between development and evaluation data", CEILING),
+    _i("16", "methods: training vs evaluation", "differences between development and evaluation data", FLOW),
     _i("17", "methods: ethics", "ethical approval and consent", None, _SYNTHETIC_ONLY + _MANUSCRIPT),
     _i("18a", "open science", "funding", None, _MANUSCRIPT),
     _i("18b", "open science", "conflicts of interest", None, _MANUSCRIPT),
@@ -107,7 +112,7 @@ TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
     _i("24", "results: model updating", "results of model updating", None, "no model updating was done"),
     _i("25", "discussion", "interpretation, incl. fairness", LIMITATIONS),
     _i("26", "discussion", "limitations", LIMITATIONS),
-    _i("27a", "discussion: usability", "handling of poor-quality or unavailable input", CONVENTIONS),
+    _i("27a", "discussion: usability", "handling of poor-quality input (segmentation errors)", SENSITIVITY),
     _i("27b", "discussion: usability", "user interaction and expertise needed", None, _MANUSCRIPT),
     _i("27c", "discussion: usability", "applicability and future research", LIMITATIONS),
 )
@@ -118,36 +123,55 @@ def report_headings(markdown: str) -> list[str]:
     return [line.lstrip("#").strip() for line in markdown.splitlines() if line.startswith("#")]
 
 
-def _present(heading: str, headings: Iterable[str]) -> bool:
-    return any(h == heading or h.startswith(heading + ":") or h.startswith(heading + " ") for h in headings)
+def _section_bodies(markdown: str) -> dict[str, str]:
+    """Heading -> the first non-empty line under it."""
+    bodies: dict[str, str] = {}
+    current = None
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            current = line.lstrip("#").strip()
+            bodies[current] = ""
+        elif current is not None and not bodies[current] and line.strip():
+            bodies[current] = line.strip()
+    return bodies
+
+
+def _status(heading: str, bodies: dict[str, str]) -> tuple[str, str]:
+    """``("answered" | "absent_in_run", note)`` of a mapped heading in this report."""
+    for name, first_line in bodies.items():
+        if name == heading or name.startswith(heading + ":") or name.startswith(heading + " "):
+            if first_line.startswith("Not available"):
+                return "absent_in_run", f"section '{heading}': {first_line}"
+            return "answered", ""
+    return "absent_in_run", f"section '{heading}' was not built: its inputs are absent or the study is segmentation-only"
+
+
+def _item_status(item: TripodItem, bodies: dict[str, str]) -> tuple[str, str]:
+    if item.heading is None:
+        return "not_applicable", item.reason
+    return _status(item.heading, bodies)
 
 
 def render_tripod_ai(report_markdown: str, synthetic: bool) -> str:
     """``tripod_ai.md``: each item with the report section that answers it, or why not."""
-    headings = report_headings(report_markdown)
+    bodies = _section_bodies(report_markdown)
     lines = ["# TRIPOD+AI checklist for this run", "",
              "TRIPOD+AI (Collins et al., BMJ 2024;385:e078378). Each item names the section of `report.md` that "
              "answers it, or why it does not apply or cannot be answered by a pipeline run."
              + (" Synthetic data: the figures describe a phantom, not patients." if synthetic else ""), "",
              "| item | part | topic | answered in report.md | note |", "|---|---|---|---|---|"]
+    where_of = {"not_applicable": "does not apply here", "absent_in_run": "absent in this run"}
     for item in TRIPOD_AI_ITEMS:
-        if item.heading is None:
-            where, note = "does not apply here", item.reason
-        elif _present(item.heading, headings):
-            where, note = f"§ {item.heading}", ""
-        else:
-            where, note = "absent in this run", (f"section '{item.heading}' was not built: its inputs are absent "
-                                                 "or the study is segmentation-only")
+        status, note = _item_status(item, bodies)
+        where = f"§ {item.heading}" if status == "answered" else where_of[status]
         lines.append(f"| {item.number} | {item.part} | {item.topic} | {where} | {note} |")
     return "\n".join(lines) + "\n"
 
 
 def tripod_summary(report_markdown: str) -> dict[str, list[str]]:
     """Item numbers answered, not applicable, and absent in this run (summary key ``tripod_ai``)."""
-    headings = report_headings(report_markdown)
+    bodies = _section_bodies(report_markdown)
     out: dict[str, list[str]] = {"answered": [], "not_applicable": [], "absent_in_run": []}
     for item in TRIPOD_AI_ITEMS:
-        key = "not_applicable" if item.heading is None else (
-            "answered" if _present(item.heading, headings) else "absent_in_run")
-        out[key].append(item.number)
+        out[_item_status(item, bodies)[0]].append(item.number)
     return out

@@ -202,16 +202,35 @@ def test_report_is_a_function_of_summary_json(built):
 
 
 def test_tripod_items_are_mapped_or_explained(built):
-    all_headings = set(CLASSIFICATION_HEADINGS + COMMON_HEADINGS) | {"nnunet-fm study report",
-                                                                     "Paper vs this run"}
+    all_headings = set(CLASSIFICATION_HEADINGS + COMMON_HEADINGS) | {"nnunet-fm study report", "Paper vs this run",
+                                                                     "Model explanation (SHAP)"}
     numbers = [item.number for item in TRIPOD_AI_ITEMS]
     assert len(numbers) == len(set(numbers)) >= 45
     for item in TRIPOD_AI_ITEMS:
         assert (item.heading in all_headings) if item.heading else item.reason.strip(), item
-    assert _summary(built["classification"])["tripod_ai"]["absent_in_run"] == []
+    # the fixture runs have no feature study: its SHAP sub-section is absent, everything else is answered
+    assert _summary(built["classification"])["tripod_ai"]["absent_in_run"] == ["12g"]
     absent = set(_summary(built["segonly"])["tripod_ai"]["absent_in_run"])
-    assert absent == {i.number for i in TRIPOD_AI_ITEMS if i.heading in CLASSIFICATION_HEADINGS}
-    assert "| 12e |" in (built["segonly"] / "tripod_ai.md").read_text()
+    assert absent == {"12g"} | {i.number for i in TRIPOD_AI_ITEMS if i.heading in CLASSIFICATION_HEADINGS}
+    assert "| 12e | methods: analysis | performance measures and their intervals | absent in this run |" in \
+        (built["segonly"] / "tripod_ai.md").read_text()
+
+
+def test_a_section_saying_not_available_does_not_answer_its_items(tmp_path):
+    from benchmarks.engine.tripod_ai import render_tripod_ai, tripod_summary
+
+    text = "# nnunet-fm study report: x\n\n## Subgroups\n\nNot available: dataset/cases.csv is absent.\n"
+    summary = tripod_summary(text)
+    assert "23b" in summary["absent_in_run"] and "1" in summary["answered"]
+    assert "section 'Subgroups': Not available: dataset/cases.csv is absent." in render_tripod_ai(text, True)
+
+
+def test_a_malformed_input_file_leaves_its_section_not_available(tmp_path):
+    run = classification_run(tmp_path)
+    (run / "dataset" / "ceiling.json").write_text('{"by_set": {"training": {"all": "high"}}}')
+    build_report(run, reference_dir=tmp_path / "none")
+    assert "## AUC ceiling of the synthetic cohort\n\nNot available: could not be computed from the run's files " \
+           "(ValueError" in _text(run)
 
 
 def test_missing_inputs_give_one_not_available_line_each(tmp_path):

@@ -11,7 +11,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from nnunet_fm.image_io import GEOMETRY_TOLERANCE, GEOMETRY_TOLERANCE_HINT, Geometry, ImageReadError, read_image
+from nnunet_fm.image_io import (
+    DEFAULT_MAX_VOXELS,
+    GEOMETRY_TOLERANCE,
+    GEOMETRY_TOLERANCE_HINT,
+    Geometry,
+    ImageReadError,
+    read_image,
+)
 
 ALLOWED_LABELS = (0, 1)
 
@@ -149,12 +156,12 @@ class CheckedCase:
     resampled: list[str] = field(default_factory=list)
 
 
-def _read_checked_image(path, what: str) -> tuple[object | None, list[str]]:
+def _read_checked_image(path, what: str, max_voxels: int = DEFAULT_MAX_VOXELS) -> tuple[object | None, list[str]]:
     """Read one image channel and return its faults (unreadable, non-finite, constant, not 3-D)."""
     import SimpleITK as sitk
 
     try:
-        image = read_image(path)
+        image = read_image(path, max_voxels=max_voxels)
     except ImageReadError as exc:
         return None, [f"{what} unreadable: {exc}"]
     stored = nifti_nonfinite_faults(path, what)
@@ -164,11 +171,11 @@ def _read_checked_image(path, what: str) -> tuple[object | None, list[str]]:
     return image, faults
 
 
-def _read_checked_mask(path) -> tuple[object | None, int, list[str]]:
+def _read_checked_mask(path, max_voxels: int = DEFAULT_MAX_VOXELS) -> tuple[object | None, int, list[str]]:
     import SimpleITK as sitk
 
     try:
-        mask = read_image(path)
+        mask = read_image(path, max_voxels=max_voxels)
     except ImageReadError as exc:
         return None, 0, [f"mask unreadable: {exc}"]
     view = sitk.GetArrayViewFromImage(mask)
@@ -190,7 +197,8 @@ def _align_channels(images: list, names: list[str], tolerance: float) -> tuple[l
 
 
 def load_and_check_case(image_path, mask_path: str | os.PathLike, tolerance: float = GEOMETRY_TOLERANCE,
-                        channel_names=None) -> tuple[CheckedCase | None, list[str]]:
+                        channel_names=None, max_voxels: int = DEFAULT_MAX_VOXELS
+                        ) -> tuple[CheckedCase | None, list[str]]:
     """Read a case (one or more image channels and a mask) and check it.
 
     Checks: all readable and 3-D; every image finite (for NIfTI, in the stored file) and
@@ -204,6 +212,7 @@ def load_and_check_case(image_path, mask_path: str | os.PathLike, tolerance: flo
         mask_path: Mask volume file (or DICOM folder).
         tolerance: Geometry tolerance.
         channel_names: Name of each channel for messages (default ``image``, ``channel 1``, ...).
+        max_voxels: Largest voxel count a header may claim (checked before reading voxels).
 
     Returns:
         ``(case, faults)``: ``case`` is ``None`` when any fault was found.
@@ -217,10 +226,10 @@ def load_and_check_case(image_path, mask_path: str | os.PathLike, tolerance: flo
     faults: list[str] = []
     images = []
     for path, label in zip(paths, labels):
-        image, image_faults = _read_checked_image(path, label)
+        image, image_faults = _read_checked_image(path, label, max_voxels)
         images.append(image)
         faults.extend(image_faults)
-    mask, mask_voxels, mask_faults = _read_checked_mask(mask_path)
+    mask, mask_voxels, mask_faults = _read_checked_mask(mask_path, max_voxels)
     faults.extend(mask_faults)
     if images[0] is not None and mask is not None:
         fault = geometry_mismatch(images[0], mask, tolerance, "mask", f"the {labels[0]}")

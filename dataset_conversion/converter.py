@@ -28,7 +28,6 @@ import io
 import json
 import logging
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +35,20 @@ from typing import Sequence
 
 import numpy as np
 
-from nnunet_fm.atomic import atomic_dir, write_json, write_text
-from nnunet_fm.image_io import GEOMETRY_TOLERANCE
+from nnunet_fm.atomic import NotOwnedError, atomic_dir, is_owned, write_json, write_text
+from nnunet_fm.contract import (
+    CASES_COLUMNS,
+    CASES_FILE,
+    ID_KEY_SUFFIX,
+    SET_FOLDERS,
+    ContractError,
+    case_id,
+    dataset_folder_name,
+    dataset_folder_prefix,
+    validate_dataset_name,
+)
+from nnunet_fm.image_io import DEFAULT_MAX_VOXELS, GEOMETRY_TOLERANCE
+from nnunet_fm.parallel import map_with_progress
 
 from dataset_conversion.case_validation import TOLERANCE_OPTION, load_and_check_case
 from dataset_conversion.clinical_sheet import (
@@ -56,15 +67,6 @@ FILE_ENDING = ".nii.gz"
 #: dataset.json channel names of a single-image cohort without declared names.
 CHANNEL_NAMES = {"0": "T1"}
 LABELS = {"background": 0, "fm": 1}
-#: Set name -> (images folder, labels folder) inside the dataset.
-SET_FOLDERS = {
-    "train": ("imagesTr", "labelsTr"),
-    "validation": ("imagesTr", "labelsTr"),
-    "internal_test": ("imagesTs", "labelsTs"),
-    "external_test": ("imagesExt", "labelsExt"),
-}
-CASES_COLUMNS = ("case_id", "set", "center", "diagnosis", "label", "fold", "age", "sex")
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
 
 class DatasetIntegrityError(RuntimeError):
@@ -81,14 +83,9 @@ class PlannedCase:
     fold: int
 
 
-def dataset_folder_name(dataset_id: int, dataset_name: str) -> str:
-    """``Dataset501_SIJFM`` style folder name (nnU-Net convention)."""
-    return f"Dataset{int(dataset_id):03d}_{dataset_name}"
-
-
 def id_key_path(raw_root: str | os.PathLike, dataset_id: int, dataset_name: str) -> Path:
     """Path of the case-id <-> patient-id key, beside the dataset folder."""
-    return Path(raw_root) / f"{dataset_folder_name(dataset_id, dataset_name)}.id_key.csv"
+    return Path(raw_root) / (dataset_folder_name(dataset_id, dataset_name) + ID_KEY_SUFFIX)
 
 
 def error_report_path(raw_root: str | os.PathLike, dataset_id: int, dataset_name: str) -> Path:
@@ -108,7 +105,7 @@ def pseudonymous_ids(rows: list[PatientRow], seed: int) -> dict[str, str]:
         rng = np.random.default_rng([int(seed), int(center), 0x5EED])
         width = max(4, len(str(len(members))))
         for number, index in enumerate(rng.permutation(len(members)), start=1):
-            out[members[index]] = f"SIJ_{center}_{number:0{width}d}"
+            out[members[index]] = case_id(center, number, width)
     return out
 
 
@@ -147,7 +144,8 @@ def _init_worker() -> None:
 
 
 def convert_case(case_id: str, image_paths: list[str], mask_path: str, image_targets: list[str],
-                 label_target: str, tolerance: float, channel_names: list[str] | None = None) -> dict:
+                 label_target: str, tolerance: float, channel_names: list[str] | None = None,
+                 max_voxels: int = DEFAULT_MAX_VOXELS) -> dict:
     """Check one case and, if clean, write its image channels and uint8 mask as NIfTI.
 
     The written images are rebuilt from the voxel arrays (no metadata dictionary) with
@@ -164,7 +162,7 @@ def convert_case(case_id: str, image_paths: list[str], mask_path: str, image_tar
     from nnunet_fm.image_io import write_image
 
     start = time.perf_counter()
-    checked, faults = load_and_check_case(image_paths, mask_path, tolerance, channel_names)
+    checked, faults = load_and_check_case(image_paths, mask_path, tolerance, channel_names, max_voxels=max_voxels)
     result = {"case_id": case_id, "faults": faults, "mask_voxels": 0, "resampled": []}
     if faults:
         return {**result, "seconds": time.perf_counter() - start}
@@ -179,36 +177,17 @@ def convert_case(case_id: str, image_paths: list[str], mask_path: str, image_tar
             "seconds": time.perf_counter() - start}
 
 
+def _convert_task(task: dict) -> dict:
+    """:func:`convert_case` of one task dict (top level: picklable for the process pool)."""
+    return convert_case(**task)
+
+
 def _run_cases(tasks: list[dict], jobs: int, collect_errors: bool) -> list[dict]:
     """Run :func:`convert_case` over ``tasks`` with a progress bar; stop at the first fault
     unless ``collect_errors``."""
-    from tqdm import tqdm
-
-    results = []
-    with tqdm(total=len(tasks), desc="convert", unit="case", leave=False) as bar:
-        if jobs <= 1:
-            for task in tasks:
-                result = convert_case(**task)
-                results.append(result)
-                bar.update()
-                if result["faults"] and not collect_errors:
-                    break
-            return results
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        # spawn: the parent may hold torch/ITK threads, which do not survive fork safely.
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker) as pool:
-            futures = [pool.submit(convert_case, **task) for task in tasks]
-            for future in as_completed(futures):
-                result = future.result()
-                results.append(result)
-                bar.update()
-                if result["faults"] and not collect_errors:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    break
-    return results
+    return map_with_progress(_convert_task, tasks, jobs, "convert",
+                             task_id=lambda t, i: t.get("case_id", f"item {i}"), initializer=_init_worker,
+                             stop_when=None if collect_errors else (lambda r: bool(r["faults"])))
 
 
 def _source_description(input_dir: Path, n_patients: int) -> str:
@@ -237,7 +216,7 @@ def _write_manifest(folder: Path, cases: list[PlannedCase]) -> None:
     for c in cases:
         writer.writerow([c.case_id, c.set_name, c.row.center, c.row.diagnosis, c.row.label, c.fold,
                          "" if c.row.age is None else c.row.age, c.row.sex or ""])
-    write_text(folder / "cases.csv", buffer.getvalue())
+    write_text(folder / CASES_FILE, buffer.getvalue())
 
 
 def _write_id_key(path: Path, cases: list[PlannedCase]) -> None:
@@ -283,19 +262,33 @@ def _check_arguments(input_dir: Path, raw_root: Path, dataset_id: int, dataset_n
     """(dataset folder, problem-report path or None); raises on a bad argument."""
     if not 1 <= int(dataset_id) <= 999:
         raise ValueError(f"dataset id must be in 1..999, got {dataset_id}")
-    if not _SAFE_NAME.match(dataset_name):
-        raise ValueError(f"dataset name {dataset_name!r} must be letters, digits, '_' or '-'")
-    if geometry_tolerance < 0:
-        raise ValueError(f"{TOLERANCE_OPTION} must be >= 0, got {geometry_tolerance}")
+    validate_dataset_name(dataset_name)
+    if not (np.isfinite(geometry_tolerance) and geometry_tolerance >= 0):  # NaN would switch the check off
+        raise ValueError(f"{TOLERANCE_OPTION} must be a finite number >= 0, got {geometry_tolerance}")
     target = raw_root / dataset_folder_name(dataset_id, dataset_name)
-    if target.exists() and not overwrite:
+    _refuse_reused_id(raw_root, dataset_id, target.name)
+    if os.path.lexists(target) and not overwrite:
         raise FileExistsError(f"{target} already exists (use --overwrite to replace it)")
+    if os.path.lexists(target) and not is_owned(target):
+        raise NotOwnedError(f"{target} exists but was not written by nnunet-fm convert (no ownership marker); "
+                            "--overwrite only replaces folders it wrote: remove it yourself or choose another name")
     if not input_dir.is_dir():
         raise FileNotFoundError(f"cohort folder {input_dir} does not exist")
     report = Path(error_report).resolve() if error_report else error_report_path(raw_root, dataset_id, dataset_name)
     if target in report.parents or report == target:
         raise ValueError(f"the error report {report} must lie outside the dataset folder {target}")
     return target, (report if collect_errors else None)
+
+
+def _refuse_reused_id(raw_root: Path, dataset_id: int, folder_name: str) -> None:
+    """nnU-Net fails late ("More than one dataset name found") when one id has two names: refuse now."""
+    if not raw_root.is_dir():
+        return
+    prefix = dataset_folder_prefix(dataset_id)
+    others = sorted(p.name for p in raw_root.glob(prefix + "*") if p.is_dir() and p.name != folder_name)
+    if others:
+        raise ContractError(f"dataset id {int(dataset_id)} is already used by {raw_root / others[0]}; choose "
+                            f"another --dataset-id, or the dataset name {others[0][len(prefix):]!r}")
 
 
 def _read_and_plan(input_dir: Path, channel_names, seed: int, n_folds: int, collect_errors: bool,
@@ -318,7 +311,8 @@ def _read_and_plan(input_dir: Path, channel_names, seed: int, n_folds: int, coll
     return sheet, design, cases, folds
 
 
-def _case_tasks(tmp: Path, cases: list[PlannedCase], channel_names: tuple[str, ...], tolerance: float) -> list[dict]:
+def _case_tasks(tmp: Path, cases: list[PlannedCase], channel_names: tuple[str, ...], tolerance: float,
+                max_voxels: int = DEFAULT_MAX_VOXELS) -> list[dict]:
     tasks = []
     for c in cases:
         images, labels = SET_FOLDERS[c.set_name]
@@ -327,18 +321,19 @@ def _case_tasks(tmp: Path, cases: list[PlannedCase], channel_names: tuple[str, .
                       "image_targets": [str(tmp / images / f"{c.case_id}_{k:04d}{FILE_ENDING}")
                                         for k in range(len(c.row.images))],
                       "label_target": str(tmp / labels / f"{c.case_id}{FILE_ENDING}"),
-                      "tolerance": float(tolerance), "channel_names": list(channel_names)})
+                      "tolerance": float(tolerance), "channel_names": list(channel_names),
+                      "max_voxels": int(max_voxels)})
     return tasks
 
 
 def _convert_cases(tmp: Path, cases: list[PlannedCase], sheet: ClinicalSheet, tolerance: float, jobs: int,
-                   collect_errors: bool, report: Path | None) -> list[dict]:
+                   collect_errors: bool, report: Path | None, max_voxels: int = DEFAULT_MAX_VOXELS) -> list[dict]:
     """Read, check and write every case into ``tmp``; fail with every (or the first) problem."""
     for images, labels in set(SET_FOLDERS.values()):
         (tmp / images).mkdir()
         (tmp / labels).mkdir()
     t0 = time.perf_counter()
-    results = _run_cases(_case_tasks(tmp, cases, sheet.channel_names, tolerance), jobs, collect_errors)
+    results = _run_cases(_case_tasks(tmp, cases, sheet.channel_names, tolerance, max_voxels), jobs, collect_errors)
     LOG.info("read, checked and wrote %d case(s) in %.1f s with %d process(es)",
              len(results), time.perf_counter() - t0, jobs)
     problems = list(sheet.problems)
@@ -405,7 +400,7 @@ def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, da
                    dataset_name: str = "SIJFM", seed: int = 2024, n_folds: int = 5,
                    geometry_tolerance: float = GEOMETRY_TOLERANCE, collect_errors: bool = False,
                    overwrite: bool = False, jobs: int = 2, error_report: str | os.PathLike | None = None,
-                   channel_names: Sequence[str] | None = None) -> Path:
+                   channel_names: Sequence[str] | None = None, max_image_voxels: int = DEFAULT_MAX_VOXELS) -> Path:
     """Convert a cohort folder into ``raw_root/DatasetXXX_NAME`` (nnU-Net v2 raw format).
 
     Args:
@@ -426,6 +421,8 @@ def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, da
         channel_names: Channel (sequence) names, e.g. ``("T1", "STIR")``: the sheet's
             ``image_t1``, ``image_stir`` columns (or its single ``image`` column for one
             name). Default: ``T1`` for ``image``, else the ``image_*`` column suffixes.
+        max_image_voxels: Largest voxel count of an input volume (checked on the header,
+            before any voxel is read).
 
     Returns:
         The dataset folder (with ``dataset_meta.json``: study mode, clinical baseline,
@@ -433,7 +430,9 @@ def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, da
 
     Raises:
         CohortValidationError: Bad sheet rows or cases (``.problems`` lists them).
-        FileExistsError: The dataset exists and ``overwrite`` is false.
+        FileExistsError: The dataset exists and ``overwrite`` is false (``NotOwnedError``: it
+            exists and was not written by the converter, so it is never replaced).
+        ContractError: Bad dataset name, or the id is used by another dataset name in ``raw_root``.
         DatasetIntegrityError: nnU-Net's integrity check failed.
     """
     input_dir, raw_root = Path(input_dir).resolve(), Path(raw_root).resolve()
@@ -442,8 +441,9 @@ def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, da
     jobs = max(1, int(jobs))
     started = time.perf_counter()
     sheet, design, cases, folds = _read_and_plan(input_dir, channel_names, seed, n_folds, collect_errors, report)
-    with atomic_dir(target, overwrite=overwrite) as tmp:
-        results = _convert_cases(tmp, cases, sheet, geometry_tolerance, jobs, collect_errors, report)
+    with atomic_dir(target, overwrite=overwrite, owner_marker=True) as tmp:
+        results = _convert_cases(tmp, cases, sheet, geometry_tolerance, jobs, collect_errors, report,
+                                 max_image_voxels)
         meta = _dataset_meta(design, sheet.channel_names, geometry_tolerance, results)
         _write_dataset_files(tmp, input_dir, target.name, cases, folds, sheet.channel_names, meta)
         t0 = time.perf_counter()

@@ -33,10 +33,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Index order of the returned arrays.
-ARRAY_AXES = "zyx"
-
-
 @dataclass(frozen=True)
 class ScannerParams:
     """Acquisition and tissue-contrast settings (one center has one distribution of these).

@@ -15,12 +15,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
-#: Paper cohort, center 1 (PAPER.md): training, validation, internal test.
-PAPER_SET_COUNTS = {"train": 455, "validation": 64, "internal_test": 129}
-SETS = ("train", "validation", "internal_test", "external_test")
-CV_SETS = ("train", "validation")
+from nnunet_fm.contract import CV_SETS, SETS, TEST_SETS, paper_center1_set_counts
+
+#: Paper cohort, center 1 (PAPER.md): training, validation, internal test (from paper_targets.yaml).
+PAPER_SET_COUNTS = paper_center1_set_counts()
 #: Sets a user may fix per patient (validation is always drawn as CV folds inside train).
-FIXED_SETS = ("train", "internal_test", "external_test")
+FIXED_SETS = (SETS[0], *TEST_SETS)
 
 
 class SplitLeakageError(ValueError):

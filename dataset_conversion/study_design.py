@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from nnunet_fm.contract import DATASET_META_FILE
+
 from dataset_conversion.clinical_sheet import ClinicalSheet
 
 #: File beside ``cases.csv`` in the converted dataset describing the study design.
-DATASET_META_NAME = "dataset_meta.json"
+DATASET_META_NAME = DATASET_META_FILE  # declared in the contract
 CLASSIFICATION = "classification"
 SEGMENTATION_ONLY = "segmentation_only"
 

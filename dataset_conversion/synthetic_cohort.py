@@ -45,6 +45,9 @@ from typing import Any
 
 import numpy as np
 
+from nnunet_fm.contract import paper_stratum_counts
+from nnunet_fm.parallel import map_with_progress
+
 from dataset_conversion.diagnosis_model import DiagnosisModel, bayes_auc, log_likelihood_ratio, sample_latents
 from dataset_conversion.sij_phantom import Anatomy, Lesion, Mimic, PhantomParams, ScannerParams
 
@@ -54,7 +57,7 @@ LOG = logging.getLogger(__name__)
 GENERATOR_VERSION = "2.0.0"
 
 #: Patients per (center, diagnosis) at scale 1 (the paper's cohort).
-PAPER_COUNTS = {(1, "axSpA"): 462, (1, "non-axSpA"): 186, (2, "axSpA"): 37, (2, "non-axSpA"): 21}
+PAPER_COUNTS = paper_stratum_counts()
 
 #: Fewest patients per stratum at any scale.
 MIN_PER_STRATUM = 3
@@ -315,17 +318,9 @@ def _tasks(plan, root: Path) -> list[dict[str, Any]]:
 
 
 def _run_tasks(tasks: list[dict[str, Any]], jobs: int) -> list[dict[str, Any]]:
-    from tqdm.auto import tqdm
-
-    bar = dict(total=len(tasks), desc="synth", unit="patient", disable=None)
-    if jobs <= 1:
-        return [_render_one(t) for t in tqdm(tasks, **bar)]
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
-
-    context = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-        return list(tqdm(pool.map(_render_one, tasks, chunksize=2), **bar))
+    """Render every patient (spawned workers that die with the parent; results in task order)."""
+    return map_with_progress(_render_one, tasks, jobs, "synth",
+                             task_id=lambda t, i: t.get("patient_id", f"item {i}"))
 
 
 #: Latent truth written to ``truth.csv`` (for the ceiling; never a model input).
@@ -382,16 +377,19 @@ def generate_cohort(out_dir: str | os.PathLike, scale: float = 0.25, seed: int =
     Returns:
         The cohort folder.
     """
-    from nnunet_fm.atomic import atomic_dir, write_csv, write_json
+    from nnunet_fm.atomic import NotOwnedError, atomic_dir, is_owned, write_csv, write_json
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
+    if os.path.lexists(out_dir) and not overwrite:
         raise FileExistsError(f"{out_dir} already exists (use --overwrite to replace it)")
+    if os.path.lexists(out_dir) and not is_owned(out_dir):
+        raise NotOwnedError(f"{out_dir} exists but was not written by nnunet-fm synth (no ownership marker); "
+                            "--overwrite only replaces folders it wrote: remove it yourself or choose another --out")
     jobs = max(1, int(jobs))
     start = time.perf_counter()
     plan = plan_cohort(scale, seed)
     LOG.info("planned %d patients (scale %g, seed %d); rendering with %d process(es)", len(plan), scale, seed, jobs)
-    with atomic_dir(out_dir, overwrite=overwrite) as tmp:
+    with atomic_dir(out_dir, overwrite=overwrite, owner_marker=True) as tmp:
         results = _run_tasks(_tasks(plan, tmp), jobs)
         truth = {r["patient_id"]: r["fm_volume_ml_true"] for r in results}
         plan["fm_volume_ml_true"] = plan["patient_id"].map(truth).round(4)

@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
 
+from nnunet_fm.cluster import ClusterConfig, ClusterConfigError
 from nnunet_fm.contract import ContractError, validate_dataset_name
+from nnunet_fm.image_io import DEFAULT_MAX_VOXELS
 
 PROFILES = ("quick", "paper")
 DEVICES = ("cpu", "cuda")
@@ -28,18 +30,41 @@ def _require(condition: bool, message: str) -> None:
         raise ConfigError(message)
 
 
+#: Sections whose ``seed`` defaults to ``seeds.report`` (``benchmark --seed`` sets them all).
+SEEDED_SECTIONS = ("synth", "conversion", "nnunet", "classifier", "stats", "reader_study")
+
+
+@dataclass(frozen=True)
+class SeedsConfig:
+    """The seeds of a study: one for the report, others for development.
+
+    Attributes:
+        report: Seed of the committed report; nothing (generator, profiles, thresholds) was
+            tuned on it. Every stage seed left unset resolves to it.
+        development: Seeds used by the tests and for tuning; never the report seed.
+    """
+
+    report: int = 31415
+    development: tuple[int, ...] = (2024, 7, 11, 12, 13)
+
+    def __post_init__(self) -> None:
+        _require(len(self.development) >= 1, "seeds.development must name at least one seed")
+        _require(self.report not in self.development,
+                 f"seeds.report {self.report} must not be a development seed {list(self.development)}")
+
+
 @dataclass(frozen=True)
 class SynthConfig:
     """Synthetic two-center phantom cohort.
 
     Attributes:
         scale: Fraction of the paper's 706 patients (1.0 = full cohort).
-        seed: Seed of the generator; same seed -> identical files.
+        seed: Seed of the generator; same seed -> identical files (``None`` = ``seeds.report``).
         jobs: Worker processes for generation.
     """
 
     scale: float = 0.25
-    seed: int = 2024
+    seed: Optional[int] = None
     jobs: int = 2
 
     def __post_init__(self) -> None:
@@ -55,16 +80,22 @@ class ConversionConfig:
         dataset_id: nnU-Net dataset number (1-999).
         dataset_name: Name part of ``DatasetXXX_NAME``.
         n_folds: Cross-validation folds written to ``splits_final.json``.
-        seed: Seed of the set and fold assignment.
+        seed: Seed of the set and fold assignment (``None`` = ``seeds.report``).
         geometry_tolerance: Largest allowed image/mask difference of origin and spacing
             (mm) and direction cosines.
+        channel_names: nnU-Net channel names, one per image column (``None`` = ``T1``, or
+            the sequence names of ``image_<seq>`` columns).
+        max_image_voxels: Largest voxel count of an input volume, checked on the header
+            before any voxel is read.
     """
 
     dataset_id: int = 501
     dataset_name: str = "SIJFM"
     n_folds: int = 5
-    seed: int = 2024
+    seed: Optional[int] = None
     geometry_tolerance: float = 1e-4
+    channel_names: Optional[tuple[str, ...]] = None
+    max_image_voxels: int = DEFAULT_MAX_VOXELS
 
     def __post_init__(self) -> None:
         _require(1 <= self.dataset_id <= 999, f"conversion.dataset_id must be 1-999, got {self.dataset_id}")
@@ -74,6 +105,10 @@ class ConversionConfig:
             raise ConfigError(str(exc)) from None
         _require(2 <= self.n_folds <= 10, f"conversion.n_folds must be 2-10, got {self.n_folds}")
         _require(0 < self.geometry_tolerance < 1, "conversion.geometry_tolerance must be in (0, 1)")
+        _require(self.channel_names is None or (len(self.channel_names) >= 1 and all(
+            isinstance(n, str) and n.strip() for n in self.channel_names)),
+            f"conversion.channel_names must be non-empty names, got {self.channel_names!r}")
+        _require(self.max_image_voxels >= 1, f"conversion.max_image_voxels must be >= 1, got {self.max_image_voxels}")
 
 
 @dataclass(frozen=True)
@@ -91,7 +126,11 @@ class NnunetConfig:
             paper: on).
         num_epochs: Optional override of the profile's epoch count (``None`` = the profile's).
         iterations_per_epoch: Optional override of the profile's iterations per epoch.
-        seed: Seed for torch / numpy during training.
+        val_iterations_per_epoch: Optional override of the profile's validation iterations
+            per epoch (the paper profile's 50 cost most of a CPU epoch).
+        patch_voxel_budget: Optional override of the profile's most voxels per 3-D patch
+            (the derived quick plan shrinks nnU-Net's patch until it fits).
+        seed: Seed for torch / numpy during training (``None`` = ``seeds.report``).
     """
 
     profile: str = "quick"
@@ -102,7 +141,9 @@ class NnunetConfig:
     mirroring: Optional[bool] = None
     num_epochs: Optional[int] = None
     iterations_per_epoch: Optional[int] = None
-    seed: int = 2024
+    val_iterations_per_epoch: Optional[int] = None
+    patch_voxel_budget: Optional[int] = None
+    seed: Optional[int] = None
 
     def __post_init__(self) -> None:
         _require(self.profile in PROFILES, f"nnunet.profile must be one of {PROFILES}, got {self.profile!r}")
@@ -111,9 +152,11 @@ class NnunetConfig:
         _require(len(set(self.folds)) == len(self.folds), f"nnunet.folds repeats a fold: {self.folds}")
         _require(self.num_processes >= 1, "nnunet.num_processes must be >= 1")
         _require(self.num_processes_da >= 0, "nnunet.num_processes_da must be >= 0")
-        for name in ("num_epochs", "iterations_per_epoch"):
+        for name in ("num_epochs", "iterations_per_epoch", "val_iterations_per_epoch"):
             value = getattr(self, name)
             _require(value is None or value >= 1, f"nnunet.{name} must be >= 1, got {value}")
+        _require(self.patch_voxel_budget is None or self.patch_voxel_budget >= 4096,
+                 f"nnunet.patch_voxel_budget must be >= 4096 voxels (16^3), got {self.patch_voxel_budget}")
 
 
 @dataclass(frozen=True)
@@ -140,7 +183,8 @@ class ClassifierConfig:
     """XGBoost axSpA classifier.
 
     Attributes:
-        seed: ``random_state`` of the pipeline and its inner cross-validation.
+        seed: ``random_state`` of the pipeline and its inner cross-validation (``None`` =
+            ``seeds.report``).
         inner_cv_folds: Folds of the inner (hyper-parameter) cross-validation.
         n_iter: Randomised-search candidates.
         max_features: Features kept by the selection step.
@@ -149,7 +193,7 @@ class ClassifierConfig:
             a second classifier (``classifier_robust/``); ``None`` = not run.
     """
 
-    seed: int = 2024
+    seed: Optional[int] = None
     inner_cv_folds: int = 3
     n_iter: int = 12
     max_features: int = 20
@@ -169,12 +213,12 @@ class StatsConfig:
 
     Attributes:
         n_bootstrap: Stratified bootstrap resamples (pROC default 2000).
-        seed: Bootstrap seed.
+        seed: Bootstrap seed (``None`` = ``seeds.report``).
         ci_level: Confidence level.
     """
 
     n_bootstrap: int = 2000
-    seed: int = 2024
+    seed: Optional[int] = None
     ci_level: float = 0.95
 
     def __post_init__(self) -> None:
@@ -187,10 +231,10 @@ class ReaderStudyConfig:
     """Simulated reader study on the synthetic cohort.
 
     Attributes:
-        seed: Seed of the reader perturbation model.
+        seed: Seed of the reader perturbation model (``None`` = ``seeds.report``).
     """
 
-    seed: int = 2024
+    seed: Optional[int] = None
 
 
 @dataclass(frozen=True)
@@ -228,12 +272,16 @@ class RunConfig:
         out_dir: Folder of reports (``results/runs``, git-ignored: a user's run never
             overwrites the committed reference run in ``results/quick-synthetic``).
         work_dir: Folder of large intermediate data (raw, preprocessed, models, masks).
+        seeds: Report and development seeds; each section's ``seed`` left unset resolves
+            to ``seeds.report`` here, so the resolved config names every stage's seed.
+        cluster: Where per-item tasks run (``none``, ``local``, ``tcp://...``, ``slurm``).
     """
 
     name: str = "quick-synthetic"
     data_dir: Optional[str] = None
     out_dir: str = "results/runs"
     work_dir: str = "work_runs"
+    seeds: SeedsConfig = field(default_factory=SeedsConfig)
     synth: SynthConfig = field(default_factory=SynthConfig)
     conversion: ConversionConfig = field(default_factory=ConversionConfig)
     nnunet: NnunetConfig = field(default_factory=NnunetConfig)
@@ -242,10 +290,15 @@ class RunConfig:
     stats: StatsConfig = field(default_factory=StatsConfig)
     reader_study: ReaderStudyConfig = field(default_factory=ReaderStudyConfig)
     feature_study: FeatureStudyConfig = field(default_factory=FeatureStudyConfig)
+    cluster: ClusterConfig = field(default_factory=ClusterConfig)
 
     def __post_init__(self) -> None:
         _require(bool(self.name) and "/" not in self.name and not self.name.startswith("."),
                  f"name must be a plain folder name, got {self.name!r}")
+        for section in SEEDED_SECTIONS:  # one source: an unset stage seed is the report seed
+            settings = getattr(self, section)
+            if settings.seed is None:
+                object.__setattr__(self, section, dataclasses.replace(settings, seed=self.seeds.report))
 
     @property
     def data_source(self) -> str:
@@ -253,6 +306,16 @@ class RunConfig:
         if self.data_dir is None:
             return f"synthetic two-center SIJ phantom cohort (scale {self.synth.scale:g}, seed {self.synth.seed})"
         return f"user data ({Path(self.data_dir).name})"  # the folder's name: reports stay portable
+
+    @property
+    def stage_seeds(self) -> dict[str, int]:
+        """Seed of every seeded section (resolved: never ``None``)."""
+        return {section: getattr(self, section).seed for section in SEEDED_SECTIONS}
+
+    @property
+    def uses_report_seed(self) -> bool:
+        """True when every stage runs on ``seeds.report`` (the seed nothing was tuned on)."""
+        return set(self.stage_seeds.values()) == {self.seeds.report}
 
     @property
     def is_synthetic(self) -> bool:
@@ -283,6 +346,8 @@ def from_dict(cls: type, data: dict[str, Any] | None, where: str = "") -> Any:
         return cls(**kwargs)
     except TypeError as exc:
         raise ConfigError(f"{where or cls.__name__}: {exc}") from exc
+    except ClusterConfigError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _coerce(hint: Any, value: Any, where: str) -> Any:
@@ -346,22 +411,25 @@ def load_run_config(path: str | os.PathLike | None = None, overrides: dict[str, 
         overrides: Nested mapping applied on top (e.g. from command-line flags).
 
     Raises:
-        ConfigError: Unreadable YAML, unknown keys or invalid values.
+        ConfigError: Unreadable, empty or non-mapping YAML (``!!python`` tags refused), unknown
+            keys or invalid values (the message names the file).
         FileNotFoundError: ``path`` does not exist.
     """
-    import yaml
+    from nnunet_fm.input_checks import YamlError, load_yaml_checked
 
     data: dict[str, Any] = {}
     if path is not None:
-        text = Path(path).read_text(encoding="utf-8")
-        try:
-            loaded = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: invalid YAML ({exc})") from exc
-        _require(loaded is None or isinstance(loaded, dict), f"{path}: top level must be a mapping")
-        data = loaded or {}
+        if not Path(path).exists():
+            raise FileNotFoundError(f"config file {path} does not exist")
+        try:  # an empty file is an error: never label a run with defaults it did not choose
+            data = load_yaml_checked(path, "config file")
+        except YamlError as exc:
+            raise ConfigError(str(exc)) from None
     data = merge(data, overrides or {})
-    return from_dict(RunConfig, data)
+    try:
+        return from_dict(RunConfig, data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path is not None else str(exc)) from None
 
 
 def dump_yaml(config: Any) -> str:

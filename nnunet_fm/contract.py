@@ -114,3 +114,19 @@ LESIONS_SUFFIX = "_lesions"
 #: Run subfolders of the classify stage: default model, reference-mask sensitivity analysis,
 #: robust-feature model (features with training ICC(A,1) >= classifier.robust_icc_tau).
 CLASSIFIER_DIR, CLASSIFIER_REFERENCE_DIR, CLASSIFIER_ROBUST_DIR = "classifier", "classifier_reference", "classifier_robust"
+
+#: Files of the converter's dataset folder (``NNUNET_RAW/DatasetXXX_NAME/``) that the study copies
+#: into ``RUN/<RUN_DATASET_DIR>/`` (the report is rebuilt from the run folder alone).
+CASES_FILE, DATASET_META_FILE = "cases.csv", "dataset_meta.json"
+#: ``NNUNET_RAW/DatasetXXX_NAME<ID_KEY_SUFFIX>``: pseudonymised case id -> patient id, kept beside the dataset.
+ID_KEY_SUFFIX = ".id_key.csv"
+#: Run subfolder holding copies of ``cases.csv`` / ``dataset_meta.json`` and, for synthetic cohorts,
+#: the Bayes-optimal AUC ceiling per set (``ceiling.json``).
+RUN_DATASET_DIR = "dataset"
+CEILING_FILE = "ceiling.json"
+#: Sets of ``ceiling.json``'s ``by_set``: ``training`` pools train + validation (the CV pool).
+CEILING_SETS: Mapping[str, tuple[str, ...]] = {"training": CV_SETS, **{name: (name,) for name in TEST_SETS}}
+#: Run subfolder of the feature study (robustness, univariate, SHAP; ``nnunet-fm feature-study``).
+FEATURE_STUDY_DIR = "feature_study"
+#: ``RUN/reader_study/reader_study.json`` of the reader study (``"simulated": true`` for simulated readers).
+READER_STUDY_DIR, READER_STUDY_FILE = "reader_study", "reader_study.json"

@@ -112,8 +112,8 @@ def prepare_run(config: RunConfig, paths: RunPaths, restart: bool = False) -> No
     write_text(config_file, text)
     write_provenance(
         paths.run_dir, config=config,
-        seeds={"synth": config.synth.seed, "conversion": config.conversion.seed, "nnunet": config.nnunet.seed,
-               "classifier": config.classifier.seed, "stats": config.stats.seed, "reader_study": config.reader_study.seed},
+        seeds={**config.stage_seeds, "report": config.seeds.report, "development": list(config.seeds.development),
+               "uses_report_seed": config.uses_report_seed},
         data_source=config.data_source,
     )
 

@@ -16,6 +16,8 @@ STAGE_VERBS = ("synth", "convert", "train", "predict", "evaluate_seg", "features
                "feature_study", "reader_study", "report")
 #: Config fields that place the run's folders (consumed by the study's run layout, not by a verb).
 RUN_LAYOUT_FIELDS = ("name", "out_dir", "work_dir")
+#: Config fields the study records in the run's provenance (the seeds each stage resolved from).
+PROVENANCE_FIELDS = ("seeds.report", "seeds.development")
 
 
 def verb_module(name: str):
@@ -32,6 +34,7 @@ def build_stages(config, paths) -> list:
 def consumers() -> dict[str, list[str]]:
     """Dotted config field -> verbs (or ``run_layout``) that consume it."""
     registry: dict[str, list[str]] = {name: ["run_layout"] for name in RUN_LAYOUT_FIELDS}
+    registry.update({name: ["provenance"] for name in PROVENANCE_FIELDS})
     for verb in STAGE_VERBS:
         for field in verb_module(verb).CONSUMES:
             registry.setdefault(field, []).append(verb)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nnunet_fm.cli.settings import consumed_fields, resolve_config
+from nnunet_fm.cli.settings import cluster_fields, cluster_keyword, consumed_fields, resolve_config
 
 LOG = logging.getLogger(__name__)
 
 #: Flag -> config field it overrides (``--mirroring`` / ``--no-mirroring`` -> nnunet.mirroring).
 CONFIG_FLAGS = {
     "dataset_id": "conversion.dataset_id", "profile": "nnunet.profile", "folds": "nnunet.folds",
-    "device": "nnunet.device", "mirroring": "nnunet.mirroring",
+    "device": "nnunet.device", "mirroring": "nnunet.mirroring", "scheduler": "cluster.scheduler",
 }
 #: Config fields this verb uses.
-CONSUMES = consumed_fields(CONFIG_FLAGS, "nnunet.num_processes")
+CONSUMES = consumed_fields(CONFIG_FLAGS, "nnunet.num_processes", *cluster_fields())
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -62,7 +62,8 @@ def run(args: argparse.Namespace) -> int:
         from nnunet_fm.nnunet.prediction import predict_all
 
         report = predict_all(workspace.dataset_id, profile, args.out, folds=nn.folds, device=nn.device,
-                             mirroring=profile.mirroring, num_threads=nn.num_processes)
+                             mirroring=profile.mirroring, num_threads=nn.num_processes,
+                             **cluster_keyword(predict_all, config))
     write_json(Path(args.out) / "prediction_timings.json",
                {"profile": profile.name, "mirroring": profile.mirroring, "folds": list(nn.folds),
                 "summary": report.summary(), "seconds_per_case": report.seconds_per_case})

@@ -12,6 +12,7 @@ own section (:func:`resolve_config`).
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any, Mapping
 
 
@@ -49,8 +50,8 @@ def resolve_config(args: argparse.Namespace, flags: Mapping[str, str]):
     try:
         return load_run_config(getattr(args, "config", None), overrides_from_flags(args, flags))
     except ConfigError as exc:
-        given = [dest for dest, dotted in flags.items()
-                 if getattr(args, dest, None) is not None and str(exc).startswith(dotted)]
+        given = [dest for dest, dotted in flags.items()  # the message may start with the config file's name
+                 if getattr(args, dest, None) is not None and re.search(rf"(^|: ){re.escape(dotted)}\b", str(exc))]
         if given:  # name the flag the user typed, not only the config field behind it
             raise ConfigError(f"--{given[0].replace('_', '-')} {getattr(args, given[0])}: {exc}") from None
         raise
@@ -59,3 +60,35 @@ def resolve_config(args: argparse.Namespace, flags: Mapping[str, str]):
 def consumed_fields(flags: Mapping[str, str], *extra: str) -> tuple[str, ...]:
     """Dotted config fields a verb consumes: those behind its flags plus ``extra`` ones read directly."""
     return tuple(dict.fromkeys([*flags.values(), *extra]))
+
+
+def cluster_fields() -> tuple[str, ...]:
+    """Dotted fields of the ``cluster:`` section (a verb that passes ``config.cluster`` on consumes them all)."""
+    import dataclasses
+
+    from nnunet_fm.cluster import ClusterConfig
+
+    return tuple(f"cluster.{f.name}" for f in dataclasses.fields(ClusterConfig))
+
+
+def add_scheduler_argument(parser: argparse.ArgumentParser) -> None:
+    """``--scheduler none|local|slurm|tcp://host:port`` (config ``cluster.scheduler``)."""
+    parser.add_argument("--scheduler", default=None, metavar="KIND",
+                        help="where per-item tasks run: none (local processes), local (Dask LocalCluster), "
+                             "slurm (dask-jobqueue) or tcp://host:port (default: the config's cluster.scheduler, none)")
+
+
+def cluster_keyword(function, config) -> dict[str, Any]:
+    """``{"cluster": config.cluster}`` when ``function`` takes a ``cluster`` argument, else ``{}``.
+
+    Lets a verb pass the cluster settings to a stage function as soon as that function
+    accepts them; with ``cluster.scheduler: none`` nothing is passed (today's local path).
+    """
+    import inspect
+
+    if config.cluster.scheduler == "none":
+        return {}
+    if "cluster" not in inspect.signature(function).parameters:
+        raise ValueError(f"cluster.scheduler {config.cluster.scheduler!r}: {function.__module__}."
+                         f"{function.__name__} cannot run on a cluster yet; use --scheduler none")
+    return {"cluster": config.cluster}

@@ -55,4 +55,6 @@ def run(args: argparse.Namespace) -> int:
     info = json.loads((out / "cohort.json").read_text(encoding="utf-8"))
     LOG.info("synthetic cohort written to %s: %d patients %s", out, info["n_patients"], info["counts"])
     LOG.info("FM volume alone AUC (true masks): %s", info["fm_volume_alone_auc"])
+    LOG.info("Bayes-optimal AUC of the diagnosis model (ceiling): %s",
+             {k: round(info["bayes_auc"][k], 3) for k in ("all", "imaging", "clinical")})
     return 0

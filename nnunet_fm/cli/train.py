@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+from nnunet_fm.cli.settings import (add_config_argument, add_scheduler_argument, cluster_fields, cluster_keyword,
+                                    consumed_fields, resolve_config)
 
 LOG = logging.getLogger(__name__)
 
@@ -15,27 +16,44 @@ NNUNET_FLAGS = {
     "profile": "nnunet.profile",
     "folds": "nnunet.folds",
     "device": "nnunet.device",
+    "scheduler": "cluster.scheduler",
 }
-CONFIG_FLAGS = NNUNET_FLAGS
+CONFIG_FLAGS = {**NNUNET_FLAGS, "patch_voxel_budget": "nnunet.patch_voxel_budget",
+                "val_iterations_per_epoch": "nnunet.val_iterations_per_epoch"}
 #: Config fields this verb uses.
 CONSUMES = consumed_fields(CONFIG_FLAGS, "nnunet.num_processes", "nnunet.num_processes_da", "nnunet.num_epochs",
-                           "nnunet.iterations_per_epoch", "nnunet.seed")
+                           "nnunet.iterations_per_epoch", "nnunet.seed", *cluster_fields())
 
 
 def add_common_nnunet_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags shared by ``train`` and ``predict`` (each defaults to the config's value)."""
+    from nnunet_fm.input_checks import int_in_range
+
     parser.add_argument("--raw", required=True, help="nnU-Net raw root (holds DatasetXXX_NAME)")
-    parser.add_argument("--dataset-id", type=int, default=None,
+    parser.add_argument("--dataset-id", type=int_in_range(1, 999), default=None,
                         help="nnU-Net dataset id (default: the config's conversion.dataset_id, 501)")
     parser.add_argument("--profile", choices=("quick", "paper"), default=None,
                         help="quick (light plan, short CPU schedule) or paper (nnU-Net defaults, GPU); "
                              "default: the config's nnunet.profile (quick)")
-    parser.add_argument("--folds", type=int, nargs="+", default=None,
+    parser.add_argument("--folds", type=int_in_range(0, 9), nargs="+", default=None,
                         help="fold indices (default: the config's nnunet.folds, 0 1 2 3 4)")
     parser.add_argument("--device", choices=("cpu", "cuda"), default=None, help="default: the config's (cpu)")
     parser.add_argument("--preprocessed", default=None, help="default: <raw>/../nnUNet_preprocessed")
     parser.add_argument("--results", default=None, help="default: <raw>/../nnUNet_results")
+    add_scheduler_argument(parser)
     add_config_argument(parser, "nnunet")
+
+
+def training_profile(nn):
+    """The profile of ``nn`` with the config's planning/validation overrides applied."""
+    from dataclasses import replace
+
+    from nnunet_fm.nnunet.profiles import resolve_profile
+
+    profile = resolve_profile(nn)
+    changes = {name: getattr(nn, name) for name in ("patch_voxel_budget", "val_iterations_per_epoch")
+               if getattr(nn, name) is not None and getattr(profile, name) != getattr(nn, name)}
+    return replace(profile, **changes) if changes else profile
 
 
 def workspace_from_args(args: argparse.Namespace, config):
@@ -69,6 +87,8 @@ def study_stage(config, paths):
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
+    from nnunet_fm.input_checks import int_in_range, positive_int
+
     parser = subparsers.add_parser(
         "train", help="plan, preprocess and train nnU-Net folds",
         description="Plan and preprocess with nnU-Net's API (default ExperimentPlanner; the quick profile "
@@ -76,17 +96,22 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "the folds. Finished folds are skipped (unless --force); interrupted folds resume.")
     add_common_nnunet_arguments(parser)
     parser.add_argument("--force", action="store_true", help="re-plan, re-preprocess and retrain finished folds")
+    parser.add_argument("--patch-voxel-budget", type=int_in_range(4096, None), default=None, metavar="VOXELS",
+                        help="most voxels per 3-D patch of the derived plan (default: the config's "
+                             "nnunet.patch_voxel_budget, else the profile's)")
+    parser.add_argument("--val-iterations-per-epoch", type=positive_int, default=None, metavar="N",
+                        help="validation iterations per epoch (default: the config's, else the profile's; "
+                             "the paper profile's 50 dominate a CPU epoch)")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the verb."""
     from nnunet_fm.nnunet.environment import nnunet_workspace
-    from nnunet_fm.nnunet.profiles import resolve_profile
 
     config = resolve_config(args, CONFIG_FLAGS)
     nn = config.nnunet
-    profile = resolve_profile(nn)
+    profile = training_profile(nn)
     workspace = workspace_from_args(args, config)
     with nnunet_workspace(nn, workspace.folders, compile_network=profile.compile_network and nn.device == "cuda"):
         from nnunet_fm.nnunet.planning import plan_and_preprocess
@@ -95,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
 
         planning = plan_and_preprocess(workspace.dataset_id, profile, num_processes=nn.num_processes, force=args.force)
         results = train_folds(workspace.dataset_id, profile, nn.folds, nn.device, args.force, nn.seed,
-                              nn.num_processes)
+                              nn.num_processes, **cluster_keyword(train_folds, config))
         out = model_folder(workspace.dataset_id, profile)
     write_provenance(out, nn, seeds={"nnunet": nn.seed}, profile=profile.name, plans=planning.plan_summary,
                      folds={r.fold: {"status": r.status, "seconds": round(r.seconds, 1)} for r in results})

@@ -17,10 +17,18 @@ from nnunet_fm.nnunet.profiles import resolve_profile
 #: A value different from the default for every field (a new field must be added here too).
 NON_DEFAULT = {
     "name": "channel-test", "out_dir": "res_x", "work_dir": "work_x",
+    "seeds": {"report": 99, "development": [1, 2]},
     "synth": {"scale": 0.5, "seed": 11, "jobs": 3},
-    "conversion": {"dataset_id": 777, "dataset_name": "Other-FM", "n_folds": 3, "seed": 12, "geometry_tolerance": 0.002},
+    "conversion": {"dataset_id": 777, "dataset_name": "Other-FM", "n_folds": 3, "seed": 12, "geometry_tolerance": 0.002,
+                   "channel_names": ["STIR"], "max_image_voxels": 1000000},
     "nnunet": {"profile": "paper", "folds": [1, 2], "device": "cuda", "num_processes": 5, "num_processes_da": 2,
-               "mirroring": False, "num_epochs": 7, "iterations_per_epoch": 9, "seed": 13},
+               "mirroring": False, "num_epochs": 7, "iterations_per_epoch": 9, "seed": 13,
+               "val_iterations_per_epoch": 3, "patch_voxel_budget": 20000},
+    "cluster": {"scheduler": "tcp://scheduler:8786", "n_workers": 3, "gpus_per_worker": 2, "worker_memory_limit": "2GB",
+                "dashboard": False, "queue": "gpu", "account": "lab", "cores": 8, "memory": "64GB",
+                "walltime": "02:00:00", "jobs": 3, "job_extra_directives": ["--qos=long"],
+                "job_script_prologue": ["module load cuda"], "local_directory": "/scratch", "log_directory": "logs",
+                "python": "/opt/venv/bin/python", "interface": "ib0"},
     "features": {"params_file": "some_params.yaml", "jobs": 4, "dask_address": "tcp://scheduler:8786"},
     "classifier": {"seed": 14, "inner_cv_folds": 4, "n_iter": 5, "max_features": 6, "robust_icc_tau": 0.6},
     "stats": {"n_bootstrap": 300, "seed": 15, "ci_level": 0.9},
@@ -92,7 +100,7 @@ def test_every_field_reaches_each_stage_that_consumes_it(tmp_path, data_dir):
     skipped = {"synth", "reader_study"} if data_dir else set()
     for field, verbs in consumers().items():
         for verb in verbs:
-            if verb == "run_layout" or verb in skipped or (field == "data_dir" and data_dir is None):
+            if verb in ("run_layout", "provenance") or verb in skipped or (field == "data_dir" and data_dir is None):
                 continue
             assert reached[verb][field] == _get(config, field), f"{field} does not reach {verb}"
     paths = run_paths(config, tmp_path)
@@ -136,7 +144,7 @@ def test_roc_defaults_are_the_configs():
     settings = verb_module("roc").settings(args)
     stats = RunConfig().stats
     assert settings == {"stats.n_bootstrap": stats.n_bootstrap, "stats.ci_level": stats.ci_level, "stats.seed": stats.seed}
-    assert settings["stats.seed"] == 2024  # regression: the CLI default was 0
+    assert settings["stats.seed"] == RunConfig().seeds.report  # regression: the CLI default was 0
 
 
 def test_convert_n_folds_is_a_count_and_folds_is_its_alias():
@@ -154,3 +162,53 @@ def test_dataset_names_the_converter_accepts_are_valid_config_names(name):
 def test_bad_dataset_names_are_config_errors(name):
     with pytest.raises(ConfigError, match="conversion.dataset_name"):
         load_run_config(None, {"conversion": {"dataset_name": name}})
+
+
+def test_stage_seeds_default_to_the_report_seed_which_no_development_seed_equals():
+    config = RunConfig()
+    assert set(config.stage_seeds.values()) == {config.seeds.report} and config.uses_report_seed
+    assert config.seeds.report not in config.seeds.development
+    moved = load_run_config(None, {"seeds": {"report": 5}, "stats": {"seed": 7}})
+    assert moved.synth.seed == 5 and moved.stats.seed == 7 and not moved.uses_report_seed
+    with pytest.raises(ConfigError, match="seeds.report"):
+        load_run_config(None, {"seeds": {"report": 7, "development": [7]}})
+
+
+def test_benchmark_seed_overrides_every_stage_seed():
+    from nnunet_fm.cli.benchmark import overrides_from_args
+
+    args = build_parser().parse_args(["benchmark", "--seed", "12", "--scheduler", "local"])
+    config = load_run_config(None, overrides_from_args(args))
+    assert set(config.stage_seeds.values()) == {12} and config.cluster.scheduler == "local"
+
+
+def test_the_study_records_its_seeds_in_the_provenance(tmp_path):
+    import json
+
+    from benchmarks.engine.study import prepare_run
+
+    config = load_run_config(None, {"seeds": {"report": 99, "development": [1, 2]}})
+    paths = run_paths(config, tmp_path)
+    prepare_run(config, paths)
+    seeds = json.loads((paths.run_dir / "provenance.json").read_text())["seeds"]
+    assert seeds["report"] == 99 and seeds["development"] == [1, 2] and seeds["synth"] == 99
+    assert seeds["uses_report_seed"] is True
+
+
+def test_training_profile_takes_the_configs_patch_budget_and_validation_iterations():
+    from nnunet_fm.cli.train import training_profile
+
+    config = load_run_config(None, {"nnunet": {"patch_voxel_budget": 30000, "val_iterations_per_epoch": 2}})
+    profile = training_profile(config.nnunet)
+    assert (profile.patch_voxel_budget, profile.val_iterations_per_epoch) == (30000, 2)
+    assert training_profile(RunConfig().nnunet) == resolve_profile(RunConfig().nnunet)
+
+
+@pytest.mark.parametrize("text, message", [("", "is empty"), ("a: !!python/name:os.system\n", "not allowed"),
+                                           ("[1, 2]\n", "mapping"), ("name: [unclosed\n", "invalid YAML")])
+def test_bad_config_files_are_one_line_errors_naming_the_file(tmp_path, text, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message) as info:
+        load_run_config(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)

@@ -19,8 +19,7 @@ PAPER_NUMBERS = {455, 64, 129, 648, 462, 186, 58, 37, 21}
 #: (listed in the session report); remove an entry once its copy is gone.
 PENDING = {
     "benchmarks/bench_features.py", "benchmarks/bench_inference.py", "benchmarks/bench_quick_profile.py",
-    "benchmarks/gpu_paper_profile.py", "classifiers/feature_extraction.py", "dataset_conversion/converter.py", "dataset_conversion/splits.py",
-    "dataset_conversion/synthetic_cohort.py", "nnunet_fm/nnunet/prediction.py",
+    "benchmarks/gpu_paper_profile.py", "classifiers/feature_extraction.py", "nnunet_fm/nnunet/prediction.py",
 }
 
 

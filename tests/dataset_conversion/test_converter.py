@@ -242,7 +242,7 @@ def test_no_phi_anywhere_in_dataset(converted):
 
     patient_ids = [r["patient_id"] for r in read_sheet(cohort)]
     files = [p for p in ds.rglob("*") if p.is_file()]
-    assert len(files) == 12 * 2 + 4  # + dataset.json, splits_final.json, cases.csv, dataset_meta.json
+    assert len(files) == 12 * 2 + 5  # + dataset.json, splits_final.json, cases.csv, dataset_meta.json, owner marker
     for path in files:
         data = all_bytes(path).lower()
         for s in PHI + patient_ids:

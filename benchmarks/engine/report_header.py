@@ -8,17 +8,19 @@ from benchmarks.engine.report_common import RunInputs
 
 
 def _seeds(run: RunInputs) -> dict[str, Any]:
-    """The report seed and development seeds named by ``config.yaml`` (``seeds:``), or the stage seeds."""
+    """The report seed and development seeds named by ``config.yaml`` (``seeds:``), and the stage seeds."""
     seeds = run.raw_config.get("seeds")
     config = run.config
-    stage_seeds = {"synth": config.synth.seed, "conversion": config.conversion.seed, "nnunet": config.nnunet.seed,
-                   "classifier": config.classifier.seed, "stats": config.stats.seed,
-                   "reader_study": config.reader_study.seed}
-    if isinstance(seeds, dict) and seeds.get("report") is not None:
-        development = seeds.get("development") or []
-        return {"report_seed": int(seeds["report"]), "development_seeds": [int(s) for s in development],
-                "stage_seeds": stage_seeds, "declared": True}
-    return {"report_seed": None, "development_seeds": [], "stage_seeds": stage_seeds, "declared": False}
+    stage_seeds = {name: int(getattr(config, name).seed) for name in
+                   ("synth", "conversion", "nnunet", "classifier", "stats", "reader_study")}
+    if not (isinstance(seeds, dict) and seeds.get("report") is not None):
+        return {"report_seed": None, "development_seeds": [], "stage_seeds": stage_seeds, "declared": False,
+                "stages_on_development_seeds": {}, "stages_on_other_seeds": {}}
+    report, development = int(seeds["report"]), [int(s) for s in seeds.get("development") or []]
+    other = {k: v for k, v in stage_seeds.items() if v != report}
+    return {"report_seed": report, "development_seeds": development, "stage_seeds": stage_seeds, "declared": True,
+            "stages_on_development_seeds": {k: v for k, v in other.items() if v in development},
+            "stages_on_other_seeds": {k: v for k, v in other.items() if v not in development}}
 
 
 def collect_header(run: RunInputs) -> dict[str, Any]:
@@ -44,12 +46,18 @@ def collect_header(run: RunInputs) -> dict[str, Any]:
 
 
 def _seed_line(seeds: dict[str, Any]) -> str:
-    if seeds["declared"]:
-        development = ", ".join(str(s) for s in seeds["development_seeds"]) or "none named"
-        return (f"**Seed:** {seeds['report_seed']}, the report seed. Nothing was tuned on it: the generator and the "
-                f"pipeline were developed on the development seeds ({development}) only.")
-    stage = ", ".join(f"{k} {v}" for k, v in seeds["stage_seeds"].items())
-    return f"**Seeds** (config.yaml): {stage}."
+    if not seeds["declared"]:
+        return "**Seeds** (config.yaml): " + ", ".join(f"{k} {v}" for k, v in seeds["stage_seeds"].items()) + "."
+    development = ", ".join(str(s) for s in seeds["development_seeds"]) or "none named"
+    on_development = seeds["stages_on_development_seeds"]
+    if on_development:
+        listed = ", ".join(f"{k} {v}" for k, v in on_development.items())
+        return (f"**Seed:** report seed {seeds['report_seed']}, but these stages ran on development seeds "
+                f"({listed}): this run is not a held-out-seed result.")
+    other = seeds["stages_on_other_seeds"]
+    extra = (" Stages on other seeds: " + ", ".join(f"{k} {v}" for k, v in other.items()) + ".") if other else ""
+    return (f"**Seed:** {seeds['report_seed']}, the report seed. Nothing was tuned on it: the generator and the "
+            f"pipeline were developed on the development seeds ({development}) only.{extra}")
 
 
 def render_header(study: dict[str, Any]) -> list[str]:

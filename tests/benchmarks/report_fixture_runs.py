@@ -27,8 +27,9 @@ def _write_json(path: Path, obj) -> None:
 
 
 def _config(run: Path, name: str, data_dir) -> None:
-    config = {"name": name, "data_dir": data_dir, "seeds": {"report": 31415, "development": [DEV_SEED, 7]},
-              "stats": {"n_bootstrap": 200, "seed": DEV_SEED, "ci_level": 0.95}}
+    # the fixture's "report seed" is a project development seed: tests never use the real report seed
+    config = {"name": name, "data_dir": data_dir, "seeds": {"report": DEV_SEED, "development": [7, 11]},
+              "stats": {"n_bootstrap": 200, "ci_level": 0.95}}
     (run / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
     _write_json(run / "provenance.json", {"package_version": "0.0.test", "git_commit": "fixture"})
     _write_json(run / "stages.json", {"stages": {"convert": {"time_s": 1.0, "peak_memory_mb": 10.0}}})

@@ -59,8 +59,8 @@ def test_classification_run_has_every_section_and_summary_key(built):
 
 def test_first_lines_state_seed_mode_and_resampled_channels(built):
     first = "\n".join(_text(built["classification"]).splitlines()[:16])
-    assert "**Seed:** 31415, the report seed. Nothing was tuned on it" in first
-    assert "development seeds (2024, 7)" in first
+    assert "**Seed:** 2024, the report seed. Nothing was tuned on it" in first
+    assert "development seeds (7, 11)" in first
     assert "**Study mode:** classification" in first
     assert "SIJ_2_0080 (STIR)" in first
 
@@ -270,3 +270,16 @@ def test_cli_rebuilds_a_run_and_names_a_folder_that_is_not_a_run(tmp_path, caplo
     assert (run / "report.md").is_file() and (run / "tripod_ai.md").is_file()
     assert main(["report", str(tmp_path / "nowhere")]) == 1
     assert "is not a benchmark run folder (no config.yaml)" in caplog.text
+
+
+def test_a_stage_on_a_development_seed_is_never_called_held_out(tmp_path):
+    import yaml
+
+    run = segmentation_only_run(tmp_path)
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["nnunet"] = {"seed": 7}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    build_report(run, reference_dir=tmp_path / "none")
+    text = _text(run)
+    assert "but these stages ran on development seeds (nnunet 7): this run is not a held-out-seed result" in text
+    assert "Nothing was tuned on it" not in text

@@ -84,3 +84,42 @@ def warn_about_design(design: StudyDesign, sheet_path, log) -> None:
     elif not design.clinical_baseline_available:
         log.warning("%s: no clinical baseline (age + sex) will be fitted: %s",
                     sheet_path, design.clinical_baseline_reason)
+
+
+def study_mode_with_reason(cohort_dir) -> tuple[str, str]:
+    """``(study mode, reason)`` of a cohort, from its ``clinical.csv`` diagnosis column alone.
+
+    Cheap (no image, no full validation): what the study pipeline needs when it builds its
+    stages. ``None`` (the synthetic cohort, written later) is a classification study, and
+    so is a cohort whose sheet does not exist yet or cannot be read: ``convert`` then fails
+    on it with the full message before any stage that depends on the mode runs.
+    """
+    import csv
+    from pathlib import Path
+
+    from dataset_conversion.clinical_sheet import normalise_diagnosis
+
+    if cohort_dir is None:
+        return CLASSIFICATION, "synthetic cohort (both diagnoses by construction)"
+    sheet = Path(cohort_dir) / "clinical.csv"
+    try:
+        with open(sheet, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = {(c or "").strip() for c in (reader.fieldnames or [])}
+            if "diagnosis" not in columns:
+                return SEGMENTATION_ONLY, "clinical.csv has no diagnosis column"
+            key = next(c for c in (reader.fieldnames or []) if (c or "").strip() == "diagnosis")
+            values = {normalise_diagnosis(v) for row in reader if (v := (row.get(key) or "").strip())}
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return CLASSIFICATION, f"{sheet} not readable yet; convert checks it"
+    diagnoses = sorted(v for v in values if v is not None)
+    if not diagnoses:
+        return SEGMENTATION_ONLY, "clinical.csv's diagnosis column is empty for every patient"
+    if len(diagnoses) == 1:
+        return SEGMENTATION_ONLY, f"every patient in clinical.csv has the diagnosis {diagnoses[0]!r} (one class)"
+    return CLASSIFICATION, f"clinical.csv has both diagnoses {diagnoses}"
+
+
+def study_mode_of_cohort(cohort_dir) -> str:
+    """``classification`` or ``segmentation_only`` (see :func:`study_mode_with_reason`)."""
+    return study_mode_with_reason(cohort_dir)[0]

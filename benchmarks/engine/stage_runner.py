@@ -39,12 +39,16 @@ class Stage:
         outputs: Paths that must exist once the stage has finished.
         python_steps: Optional picklable callables taking no arguments, run in the child
             before the commands (file-to-file glue; bind arguments with ``functools.partial``).
+        skip_reason: When set, the stage does not apply to this run (e.g. classification in
+            a segmentation-only study): nothing runs and ``stages.json`` records it as
+            skipped with this reason.
     """
 
     name: str
     commands: tuple[tuple[str, ...], ...] = ()
     outputs: tuple[Path, ...] = ()
     python_steps: tuple[Callable[[], None], ...] = field(default=())
+    skip_reason: Optional[str] = None
 
 
 def _peak_rss_mb() -> float:
@@ -126,6 +130,11 @@ def run_stages(
     upstream_ran = False  # once a stage runs, every later stage must run on its new outputs
     for stage in bar:
         bar.set_postfix_str(stage.name)
+        if stage.skip_reason is not None:  # recorded, never run; later stages do not depend on it
+            state["stages"][stage.name] = {"done": True, "skipped": True, "reason": stage.skip_reason}
+            write_json(state_file, state)
+            LOG.info("stage %s: skipped (%s)", stage.name, stage.skip_reason)
+            continue
         if not upstream_ran and stage_is_complete(stage, state):
             LOG.info("stage %s: already complete, skipped", stage.name)
             continue

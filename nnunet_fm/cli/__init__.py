@@ -18,7 +18,7 @@ from nnunet_fm import __version__
 
 #: Verb modules, in the order they appear in ``--help``.
 VERB_MODULES = (
-    "synth", "convert", "train", "predict", "evaluate_seg", "features", "classify",
+    "synth", "convert", "import_ucl_vhi", "train", "predict", "evaluate_seg", "features", "classify",
     "roc", "feature_study", "feature_stability", "reader_study", "benchmark", "report",
 )
 

@@ -16,6 +16,8 @@ STAGE_VERBS = ("synth", "convert", "train", "predict", "evaluate_seg", "features
                "feature_study", "reader_study", "report")
 #: Config fields that place the run's folders (consumed by the study's run layout, not by a verb).
 RUN_LAYOUT_FIELDS = ("name", "out_dir", "work_dir")
+#: Verbs that classify: skipped in a segmentation-only study (no diagnosis, or one class only).
+CLASSIFICATION_VERBS = ("classify", "roc")
 #: Config fields the study records in the run's provenance (the seeds each stage resolved from).
 PROVENANCE_FIELDS = ("seeds.report", "seeds.development")
 
@@ -26,9 +28,32 @@ def verb_module(name: str):
 
 
 def build_stages(config, paths) -> list:
-    """The study pipeline for ``config``: every verb's own stage, in order."""
-    stages = (verb_module(name).study_stage(config, paths) for name in STAGE_VERBS)
-    return [stage for stage in stages if stage is not None]
+    """The study pipeline for ``config``: every verb's own stage, in order.
+
+    A verb that does not apply (its ``study_stage`` returns ``None``, or it classifies and
+    the cohort is segmentation-only) becomes a skipped stage carrying the reason, so
+    ``stages.json`` says why it did not run.
+    """
+    from benchmarks.engine.stage_runner import Stage
+    from dataset_conversion.study_design import SEGMENTATION_ONLY, study_mode_with_reason
+
+    mode, mode_reason = study_mode_with_reason(config.data_dir)
+    stages = []
+    for name in STAGE_VERBS:
+        if mode == SEGMENTATION_ONLY and name in CLASSIFICATION_VERBS:
+            stages.append(Stage(name, skip_reason=f"segmentation-only study: {mode_reason}"))
+            continue
+        stage = verb_module(name).study_stage(config, paths)
+        stages.append(stage if stage is not None else Stage(name, skip_reason=_skip_reason(name, config)))
+    return stages
+
+
+def _skip_reason(verb: str, config) -> str:
+    if verb == "synth":
+        return "user data: no synthetic cohort is generated"
+    if verb == "reader_study":
+        return "the simulated reader study needs the synthetic cohort"
+    return f"does not apply to this run ({config.data_source})"
 
 
 def consumers() -> dict[str, list[str]]:

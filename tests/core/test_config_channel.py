@@ -72,6 +72,8 @@ def _stage_settings(config: RunConfig, root: Path) -> dict[str, dict]:
     names = {verb_module(v).study_stage(config, paths).name: v for v in STAGE_VERBS
              if verb_module(v).study_stage(config, paths) is not None}
     for stage in build_stages(config, paths):
+        if stage.skip_reason is not None:
+            continue
         verb = names[stage.name]
         for argv in stage.commands:
             out.setdefault(verb, {}).update(_verb_settings(verb, argv))

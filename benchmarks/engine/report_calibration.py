@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.engine.report_common import (FIGURE_DIR, MODEL_LABELS, PROBABILITY_SCORES, SET_LABELS, SPLIT_OF_SET,
-                                             RunInputs, ci, complete_rows, f3, is_available, not_available_line,
-                                             predictions_by_split, unavailable, usable_scores)
+from benchmarks.engine.report_common import (FIGURE_DIR, MODEL_LABELS, PREDICTIONS_CSV, PROBABILITY_SCORES, RunInputs,
+                                             SET_LABELS, SPLIT_OF_SET, ci, complete_rows, f3, is_available,
+                                             not_available_line, predictions_by_split, unavailable, usable_scores)
 
 CALIBRATION_HEADING = "Calibration"
 DECISION_HEADING = "Decision curves"
@@ -56,7 +56,7 @@ def collect_calibration(run: RunInputs) -> dict[str, Any]:
 
     sets = _probability_sets(run)
     if not sets:
-        return unavailable("classifier/predictions.csv is absent")
+        return unavailable(f"{PREDICTIONS_CSV} is absent")
     out: dict[str, Any] = {"available": True, "level": run.level, "figures": {}, "sets": {},
                            "ci_method": "intercept and slope: Wald (maximum likelihood, logit link); Brier: "
                                         f"percentile bootstrap over cases ({run.n_boot} resamples, seed {run.seed})"}
@@ -82,6 +82,10 @@ def collect_calibration(run: RunInputs) -> dict[str, Any]:
     return out
 
 
+def _with_ci(row: dict[str, Any], key: str) -> str:
+    return f"{f3(row[key])} ({ci(row[key + '_ci_low'], row[key + '_ci_high'])})"
+
+
 def render_calibration(entry: dict[str, Any]) -> list[str]:
     """Markdown of the calibration section."""
     lines = [f"## {CALIBRATION_HEADING}", ""]
@@ -101,8 +105,7 @@ def render_calibration(entry: dict[str, Any]) -> list[str]:
                 lines.append(f"| {SET_LABELS[set_name]} | {MODEL_LABELS[model]} | {r['n_cases']} | {r['note']} | | | |")
                 continue
             lines.append(f"| {SET_LABELS[set_name]} | {MODEL_LABELS[model]} | {r['n_cases']} ({r['n_events']}) | "
-                         f"{f3(r['calibration_intercept'])} ({ci(r['calibration_intercept_ci_low'], r['calibration_intercept_ci_high'])}) | "
-                         f"{f3(r['calibration_slope'])} ({ci(r['calibration_slope_ci_low'], r['calibration_slope_ci_high'])}) | "
+                         f"{_with_ci(r, 'calibration_intercept')} | {_with_ci(r, 'calibration_slope')} | "
                          f"{f3(r['brier_score'])} ({ci(r['brier_score_ci_low'], r['brier_score_ci_high'])}) | "
                          f"{f3(r['brier_scaled'])} |")
     lines.append("")
@@ -118,7 +121,7 @@ def collect_decision_curves(run: RunInputs) -> dict[str, Any]:
 
     sets = _probability_sets(run)
     if not sets:
-        return unavailable("classifier/predictions.csv is absent")
+        return unavailable(f"{PREDICTIONS_CSV} is absent")
     out: dict[str, Any] = {"available": True, "shown_thresholds": list(SHOWN_THRESHOLDS), "sets": {}, "figures": {},
                            "n_left_out_missing_score": {}}
     for set_name, preds in sets.items():
@@ -144,7 +147,8 @@ def render_decision_curves(entry: dict[str, Any]) -> list[str]:
     if not is_available(entry):
         return lines + not_available_line(entry)
     thresholds = [f"{t:.2f}" for t in entry["shown_thresholds"]]
-    lines += ["Net benefit = TP/n − FP/n · pt/(1 − pt), a case treated when its risk ≥ pt (Vickers & Elkin 2006); "
+    lines += ["Net benefit = TP/n − FP/n · pt/(1 − pt), a case treated when its risk ≥ pt "
+              "(Vickers & Elkin 2006); "
               "treat-all and treat-none are the reference strategies.", "",
               "| set | strategy | " + " | ".join(f"NB at pt {t}" for t in thresholds) + " |",
               "|---|---|" + "---|" * len(thresholds)]

@@ -16,7 +16,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
+from nnunet_fm.contract import (CASES_FILE, CEILING_FILE, CLASSIFIER_DIR, CLASSIFIER_REFERENCE_DIR,
+                                CLASSIFIER_ROBUST_DIR, DATASET_META_FILE, LESIONS_SUFFIX, RUN_DATASET_DIR)
+
 LOG = logging.getLogger(__name__)
+
+#: Run-relative paths of the report's inputs (names from :mod:`nnunet_fm.contract`).
+CASES_CSV = f"{RUN_DATASET_DIR}/{CASES_FILE}"
+META_JSON = f"{RUN_DATASET_DIR}/{DATASET_META_FILE}"
+CEILING_JSON = f"{RUN_DATASET_DIR}/{CEILING_FILE}"
+PREDICTIONS_CSV = f"{CLASSIFIER_DIR}/predictions.csv"
+CLASSIFIER_JSON = f"{CLASSIFIER_DIR}/classifier.json"
+REFERENCE_PREDICTIONS_CSV = f"{CLASSIFIER_REFERENCE_DIR}/predictions.csv"
+ROBUST_FEATURES_JSON = f"{CLASSIFIER_ROBUST_DIR}/robust_features.json"
+
+
+def seg_csv(set_name: str) -> str:
+    """``segmentation/<set>.csv``: per-case metrics."""
+    return f"segmentation/{set_name}.csv"
+
+
+def seg_summary_json(set_name: str) -> str:
+    """``segmentation/<set>_summary.json``."""
+    return f"segmentation/{set_name}_summary.json"
+
+
+def lesions_csv(set_name: str) -> str:
+    """``segmentation/<set>_lesions.csv``: one row per reference lesion."""
+    return f"segmentation/{set_name}{LESIONS_SUFFIX}.csv"
 
 #: Prediction/segmentation set -> name in the report; "oof" is the training pool's out-of-fold set.
 SET_LABELS = {"oof": "training (out-of-fold)", "internal_test": "internal test", "external_test": "external test"}
@@ -122,7 +149,7 @@ def load_run_inputs(run_dir: Path) -> RunInputs:
     config = load_run_config(run_dir / "config.yaml")
     raw = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
     return RunInputs(run_dir=run_dir, config=config, raw_config=raw,
-                     meta=read_json(run_dir / "dataset" / "dataset_meta.json"),
+                     meta=read_json(run_dir / META_JSON),
                      level=float(config.stats.ci_level), n_boot=int(config.stats.n_bootstrap),
                      seed=int(config.stats.seed))
 
@@ -168,7 +195,7 @@ def records(frame) -> list[dict[str, Any]]:
     return out
 
 
-def predictions_by_split(run: RunInputs, relative: str = "classifier/predictions.csv") -> dict[str, Any]:
+def predictions_by_split(run: RunInputs, relative: str = PREDICTIONS_CSV) -> dict[str, Any]:
     """Rows of a predictions CSV per split (``training``, ``internal_test``, ``external_test``)."""
     frame = run.csv(relative)
     if frame is None or "split" not in frame.columns:

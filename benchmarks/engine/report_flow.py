@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.engine.report_common import RunInputs, is_available, not_available_line, unavailable
+from benchmarks.engine.report_common import (CASES_CSV, CLASSIFIER_JSON, RunInputs, is_available, not_available_line,
+                                             seg_csv, unavailable)
 
 FLOW_HEADING = "Patient flow and baseline characteristics"
 SET_ORDER = ("train", "validation", "internal_test", "external_test")
@@ -35,7 +36,7 @@ def _exclusions(run: RunInputs) -> dict[str, Any]:
     meta = run.meta or {}
     key = next((k for k in ("excluded_cases", "exclusions") if k in meta), None)
     converter = _exclusion_list(meta[key], "convert") if key else None
-    classifier = (run.json("classifier/classifier.json") or {}).get("excluded_cases")
+    classifier = (run.json(CLASSIFIER_JSON) or {}).get("excluded_cases")
     return {"converter_recorded": converter is not None, "classifier_recorded": classifier is not None,
             "rows": (converter or []) + _exclusion_list(classifier, "classify")}
 
@@ -77,7 +78,7 @@ def _opt(value: Any) -> Any:
 def _reference_volumes(run: RunInputs) -> dict[str, float]:
     volumes: dict[str, float] = {}
     for set_name in ("oof", "internal_test", "external_test"):
-        seg = run.csv(f"segmentation/{set_name}.csv")
+        seg = run.csv(seg_csv(set_name))
         if seg is not None and "ref_volume_ml" in seg:
             volumes.update(zip(seg["case_id"].astype(str), seg["ref_volume_ml"].astype(float)))
     return volumes
@@ -85,9 +86,9 @@ def _reference_volumes(run: RunInputs) -> dict[str, float]:
 
 def collect_flow(run: RunInputs) -> dict[str, Any]:
     """Patient flow and baseline table (summary keys ``patient_flow`` and ``baseline_table``)."""
-    cases = run.csv("dataset/cases.csv")
+    cases = run.csv(CASES_CSV)
     if cases is None:
-        reason = "dataset/cases.csv is absent (run made before the convert stage copied it into the run folder)"
+        reason = f"{CASES_CSV} is absent (run made before the convert stage copied it into the run folder)"
         return {"patient_flow": unavailable(reason), "baseline_table": unavailable(reason)}
     classification = not run.segmentation_only and cases["label"].notna().any()
     volumes = _reference_volumes(run)
@@ -119,7 +120,8 @@ def _baseline_cells(r: dict[str, Any]) -> str:
     age = "n/a" if r["age_mean"] is None else f"{r['age_mean']:.1f} ± {sd} (n = {r['n_age']})"
     female = "n/a" if r["female_fraction"] is None else f"{100 * r['female_fraction']:.1f}% (n = {r['n_sex']})"
     volume = ("n/a" if r["fm_volume_ml_median"] is None else
-              f"{r['fm_volume_ml_median']:.2f} [{r['fm_volume_ml_q1']:.2f}–{r['fm_volume_ml_q3']:.2f}] (n = {r['n_volume']})")
+              f"{r['fm_volume_ml_median']:.2f} [{r['fm_volume_ml_q1']:.2f}–{r['fm_volume_ml_q3']:.2f}] "
+              f"(n = {r['n_volume']})")
     return f"{age} | {female} | {volume}"
 
 

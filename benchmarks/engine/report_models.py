@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.engine.report_common import (CLINICAL_SCORE, MAIN_SCORE, MODEL_LABELS, SET_LABELS, SPLIT_OF_SET,
-                                             RunInputs, ci, f3, fmt_p, is_available, not_available_line, num,
-                                             complete_rows, predictions_by_split, records, unavailable,
-                                             usable_scores)
+from benchmarks.engine.report_common import (CEILING_JSON, CLASSIFIER_JSON, CLINICAL_SCORE, MAIN_SCORE, MODEL_LABELS,
+                                             PREDICTIONS_CSV, RunInputs, SET_LABELS, SPLIT_OF_SET, ci, complete_rows,
+                                             f3, fmt_p, is_available, not_available_line, num, predictions_by_split,
+                                             records, unavailable, usable_scores)
 
 CEILING_HEADING = "AUC ceiling of the synthetic cohort"
 COMPARISON_HEADING = "Model comparison: does imaging add to age + sex?"
@@ -35,9 +35,9 @@ def collect_ceiling(run: RunInputs, paper: dict[str, Any]) -> dict[str, Any]:
 
     if not run.synthetic:
         return unavailable("the AUC ceiling is known only for the synthetic cohort")
-    ceiling = run.json("dataset/ceiling.json")
+    ceiling = run.json(CEILING_JSON)
     if ceiling is None:
-        return unavailable("dataset/ceiling.json is absent (run made before the ceiling was recorded)")
+        return unavailable(f"{CEILING_JSON} is absent (run made before the ceiling was recorded)")
     by_split = predictions_by_split(run)
     rows = []
     for set_name, split in SPLIT_OF_SET.items():
@@ -70,10 +70,12 @@ def render_ceiling(entry: dict[str, Any]) -> list[str]:
     for row in entry["rows"]:
         lines.append(f"| {SET_LABELS[row['set']]} | {row['n'] if row['n'] is not None else 'n/a'} | "
                      f"{f3(row['bayes_auc_all'])} | {f3(row['bayes_auc_imaging'])} | {f3(row['bayes_auc_clinical'])} | "
-                     f"{f3(row['xgboost_auc'])} | {f3(row['paper_auc']) if row['paper_auc'] is not None else 'not reported'}"
+                     f"{f3(row['xgboost_auc'])} | "
+                     f"{f3(row['paper_auc']) if row['paper_auc'] is not None else 'not reported'}"
                      f" | {f3(row['fraction_recovered'])} |")
     lines += ["", f"Share recovered = (AUC − 0.5)/(Bayes AUC − 0.5); above 1 means the sample AUC of a small set "
-              f"exceeded the ceiling by chance, not that the model beats the Bayes rule. Cohort-model ceiling (Monte Carlo on "
+              f"exceeded the ceiling by chance, not that the model beats the Bayes rule. Cohort-model ceiling "
+              f"(Monte Carlo on "
               f"{model.get('mc_patients', 'n/a')} simulated patients, SE {f3(model.get('mc_se'))}): all "
               f"{f3(model.get('all'))}, imaging {f3(model.get('imaging'))}, clinical {f3(model.get('clinical'))}.", ""]
     return lines
@@ -127,14 +129,14 @@ def _no_clinical_reason(run: RunInputs, notes: dict[str, Any]) -> str:
         return str(notes["note"])
     if (run.meta or {}).get("clinical_baseline_available") is False:
         return f"clinical baseline unavailable ({run.meta.get('clinical_baseline_reason')})"
-    return "classifier/predictions.csv has no clinical score"
+    return f"{PREDICTIONS_CSV} has no clinical score"
 
 
 def collect_model_comparison(run: RunInputs) -> dict[str, Any]:
     """AUCs and ΔAUC vs clinical per set (summary key ``model_comparison``)."""
     by_split = predictions_by_split(run)
     if not by_split:
-        return unavailable("classifier/predictions.csv is absent")
+        return unavailable(f"{PREDICTIONS_CSV} is absent")
     sets: dict[str, Any] = {}
     for set_name, split in SPLIT_OF_SET.items():
         preds = by_split.get(split)
@@ -142,7 +144,7 @@ def collect_model_comparison(run: RunInputs) -> dict[str, Any]:
             continue
         sets[set_name] = _set_comparison(preds, usable_scores(preds), run.level)
     has_clinical = any(CLINICAL_SCORE in [a["model"] for a in e["aucs"]] for e in sets.values())
-    notes = (run.json("classifier/classifier.json") or {}).get("clinical_models") or {}
+    notes = (run.json(CLASSIFIER_JSON) or {}).get("clinical_models") or {}
     reason = None if has_clinical else _no_clinical_reason(run, notes)
     return {"available": True, "level": run.level, "reference_model": CLINICAL_SCORE, "clinical_models": notes,
             "multiple_testing": "Holm within each set over the comparisons with the clinical model",

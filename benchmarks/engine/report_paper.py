@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any, Optional
 
-from benchmarks.engine.report_common import MAIN_SCORE, MODEL_LABELS, SET_LABELS, f3, fmt_p, pct
+from benchmarks.engine.report_common import (MAIN_SCORE, MODEL_LABELS, SET_LABELS, f3, fmt_p, pct)
 from benchmarks.engine.tripod_ai import CLASSIFICATION, FILES, PAPER, SEGMENTATION
 from nnunet_fm.contract import READER_PAIRS
 
@@ -22,9 +22,11 @@ def _reader_rows(summary: dict[str, Any], paper: dict[str, Any]) -> list[str]:
         if readers is None or without not in readers["readers"]:
             run_cell = "not run"
         else:
-            test = next((t for t in readers["paired_tests"] if {t["reader_a"], t["reader_b"]} == {without, with_}), None)
+            test = next((t for t in readers["paired_tests"]
+                         if {t["reader_a"], t["reader_b"]} == {without, with_}), None)
             run_cell = (f"{'simulated: ' if simulated else ''}{pct(readers['readers'][without]['mean_dice'])} → "
-                        f"{pct(readers['readers'][with_]['mean_dice'])} (Wilcoxon p {fmt_p(test['p_value']) if test else 'n/a'}"
+                        f"{pct(readers['readers'][with_]['mean_dice'])} "
+                        f"(Wilcoxon p {fmt_p(test['p_value']) if test else 'n/a'}"
                         f"{', r = ' + f3(test['rank_biserial']) if test else ''})")
         rows.append(f"| {label} DSC without → with model ({tag}) | {paper_cell} | {run_cell} |")
     return rows
@@ -49,15 +51,18 @@ def _dsc_cell(entry: Optional[dict]) -> str:
 def render_paper_table(summary: dict[str, Any], paper: dict[str, Any], classification: bool) -> list[str]:
     """The paper's headline figures beside this run's (a comparison, not a reproduction)."""
     seg, cls = summary["segmentation"], summary["classification"]
-    lines = [f"## {PAPER} — data: {summary['data_source']}", "", f"| metric | paper ({paper['short_citation']}) | this run ({summary['data_source']}) |", "|---|---|---|"]
+    lines = [f"## {PAPER} — data: {summary['data_source']}", "",
+             f"| metric | paper ({paper['short_citation']}) | this run ({summary['data_source']}) |", "|---|---|---|"]
     cv = seg.get("oof", {}).get("cross_validation")
     t = paper["segmentation_dsc"]
-    lines.append(f"| FM DSC, internal 5-fold CV (mean over folds ± SD over folds) | {pct(t['internal_cv']['mean'])} ± "
+    lines.append("| FM DSC, internal 5-fold CV (mean over folds ± SD over folds) | "
+                 f"{pct(t['internal_cv']['mean'])} ± "
                  f"{pct(t['internal_cv']['sd'])} | " + (f"{pct(cv['mean_dice'])} ± {pct(cv['sd_dice'])} "
                  f"({cv['n_folds']} folds, {cv['n_cases']} cases)" if cv else "not run") + " |")
     lines.append(f"| FM DSC, external test (mean ± SD over cases) | {pct(t['external']['mean'])} ± "
                  f"{pct(t['external']['sd'])} | {_dsc_cell(seg.get('external_test'))} |")
-    lines.append(f"| FM DSC, internal test (mean ± SD over cases) | not reported | {_dsc_cell(seg.get('internal_test'))} |")
+    lines.append("| FM DSC, internal test (mean ± SD over cases) | not reported | "
+                 f"{_dsc_cell(seg.get('internal_test'))} |")
     if classification:
         a = paper["classification_auc"]
         for group, label in (("internal_test", "internal test"), ("external_test", "external test")):
@@ -92,7 +97,8 @@ def _operating_table(op: Optional[dict]) -> list[str]:
 
 def render_all_scores(summary: dict[str, Any]) -> list[str]:
     """Every ROC score of every set, the operating-point table and the ROC figure."""
-    lines = [f"## {CLASSIFICATION}", "", "| set | score | AUC (DeLong 95% CI) | bootstrap 95% CI |", "|---|---|---|---|"]
+    lines = [f"## {CLASSIFICATION}", "", "| set | score | AUC (DeLong 95% CI) | bootstrap 95% CI |",
+             "|---|---|---|---|"]
     for group, scores in summary["classification"].items():
         for score, e in scores.items():
             lines.append(f"| {group} | {MODEL_LABELS.get(score, score)} | {f3(e['auc'])} ({f3(e['ci_delong'][0])}–"
@@ -105,7 +111,8 @@ def render_segmentation_detail(summary: dict[str, Any]) -> list[str]:
     """Per-set segmentation metrics and the DSC figure."""
     seg = summary["segmentation"]
     lines = [f"## {SEGMENTATION}", "",
-             "| set | n | DSC mean ± SD | HD95 mm (median) | ASSD mm (median) | NSD (mean) | lesion sensitivity | FP lesions |",
+             "| set | n | DSC mean ± SD | HD95 mm (median) | ASSD mm (median) | NSD (mean) | lesion sensitivity | "
+             "FP lesions |",
              "|---|---|---|---|---|---|---|---|"]
     for name, label in SET_LABELS.items():
         e = seg.get(name)
@@ -115,7 +122,8 @@ def render_segmentation_detail(summary: dict[str, Any]) -> list[str]:
         m, les = e["metrics"], e.get("lesions") or {}
         lines.append(f"| {label} | {e['n_cases']} | {pct(e['mean_dice'])} ± {pct(e['sd_dice'])} | "
                      f"{f3(m.get('hd95_mm', {}).get('median'))} | {f3(m.get('assd_mm', {}).get('median'))} | "
-                     f"{f3(m.get('nsd', {}).get('mean'))} | {f3(les.get('lesion_sensitivity'))} | {les.get('fp_lesions', 'n/a')} |")
+                     f"{f3(m.get('nsd', {}).get('mean'))} | {f3(les.get('lesion_sensitivity'))} | "
+                     f"{les.get('fp_lesions', 'n/a')} |")
     cv = seg.get("oof", {}).get("cross_validation")
     if cv:
         lines += ["", "Per-fold mean DSC: " + ", ".join(f"fold {f['fold']}: {pct(f['mean_dice'])} (n={f['n_cases']})"

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.engine.report_common import (SET_LABELS, RunInputs, f3, is_available, not_available_line, num,
-                                             unavailable)
+from benchmarks.engine.report_common import (CASES_CSV, RunInputs, SET_LABELS, f3, is_available, not_available_line,
+                                             num, seg_csv, seg_summary_json, unavailable)
 
 CONVENTIONS_HEADING = "Segmentation conventions"
 NEW_COLUMNS = ("nsd_slice", "slice_spacing_mm", "hd95_mm_penalised", "assd_mm_penalised")
@@ -29,7 +29,7 @@ def _mean(values) -> Any:
 def _spacing_by_centre(run: RunInputs, seg_frames: dict[str, Any]) -> list[dict[str, Any]]:
     import pandas as pd
 
-    cases = run.csv("dataset/cases.csv")
+    cases = run.csv(CASES_CSV)
     seg = pd.concat([f[["case_id", "slice_spacing_mm"]] for f in seg_frames.values()], ignore_index=True)
     if cases is None:
         seg = seg.assign(center="all (no dataset/cases.csv)")
@@ -39,7 +39,8 @@ def _spacing_by_centre(run: RunInputs, seg_frames: dict[str, Any]) -> list[dict[
     rows = []
     for centre, group in seg.groupby("center", sort=True, dropna=False):
         spacing = group["slice_spacing_mm"].to_numpy(float)
-        rows.append({"center": str(centre), "n_cases": int(len(group)), "slice_spacing_mm_min": float(np.nanmin(spacing)),
+        rows.append({"center": str(centre), "n_cases": int(len(group)),
+                     "slice_spacing_mm_min": float(np.nanmin(spacing)),
                      "slice_spacing_mm_median": float(np.nanmedian(spacing)),
                      "slice_spacing_mm_max": float(np.nanmax(spacing))})
     return rows
@@ -66,7 +67,7 @@ def _set_entry(frame, summary: dict[str, Any]) -> dict[str, Any]:
 
 def collect_conventions(run: RunInputs) -> dict[str, Any]:
     """Conventions and the figures they qualify (summary key ``segmentation_conventions``)."""
-    frames = {s: run.csv(f"segmentation/{s}.csv") for s in SET_LABELS}
+    frames = {s: run.csv(seg_csv(s)) for s in SET_LABELS}
     frames = {s: f for s, f in frames.items() if f is not None}
     if not frames:
         return unavailable("no segmentation/<set>.csv in the run folder")
@@ -74,7 +75,7 @@ def collect_conventions(run: RunInputs) -> dict[str, Any]:
     if lacking:
         return unavailable(f"segmentation CSVs lack {', '.join(lacking)} (evaluated before slice-spacing NSD and "
                            "the one-empty-mask penalty were recorded): HD95/ASSD means leave one-empty cases out")
-    sets = {s: _set_entry(f, run.json(f"segmentation/{s}_summary.json") or {}) for s, f in frames.items()}
+    sets = {s: _set_entry(f, run.json(seg_summary_json(s)) or {}) for s, f in frames.items()}
     return {"available": True, "slice_spacing_by_center": _spacing_by_centre(run, frames), "sets": sets}
 
 
@@ -95,7 +96,8 @@ def render_conventions(entry: dict[str, Any]) -> list[str]:
     for set_name, r in entry["sets"].items():
         lines.append(f"| {SET_LABELS[set_name]} | {r['n_cases']} | {f3(r['nsd_slice_mean'])} "
                      f"({f3(r['nsd_tolerance_slice_mm_median'])}) | {f3(r['nsd_fixed_mean'])} "
-                     f"({f3(r['nsd_fixed_tolerance_mm'])}) | {r['n_one_empty']} | {f3(r['hd95_mm_mean_without_penalty'])}"
+                     f"({f3(r['nsd_fixed_tolerance_mm'])}) | {r['n_one_empty']} | "
+                     f"{f3(r['hd95_mm_mean_without_penalty'])}"
                      f" / {f3(r['hd95_mm_mean_with_penalty'])} | {f3(r['assd_mm_mean_without_penalty'])} / "
                      f"{f3(r['assd_mm_mean_with_penalty'])} | {f3(r['lesion_overlap_fraction'])} |")
     definition = next((r["penalty_definition"] for r in entry["sets"].values() if r["penalty_definition"]), None)

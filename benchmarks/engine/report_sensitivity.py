@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.engine.report_common import (MAIN_SCORE, SET_LABELS, SPLIT_OF_SET, RunInputs, ci, f3, fmt_p,
+from benchmarks.engine.report_common import (CLASSIFIER_JSON, MAIN_SCORE, PREDICTIONS_CSV, REFERENCE_PREDICTIONS_CSV,
+                                             ROBUST_FEATURES_JSON, RunInputs, SET_LABELS, SPLIT_OF_SET, ci, f3, fmt_p,
                                              is_available, not_available_line, unavailable)
+from nnunet_fm.contract import CLASSIFIER_REFERENCE_DIR, CLASSIFIER_ROBUST_DIR
 
 SENSITIVITY_HEADING = "Sensitivity analysis: reference masks"
 OPERATING_HEADING = "Operating point"
-VARIANTS = {"classifier_reference": "reference masks (labels)", "classifier_robust": "robust features (predicted masks)"}
+VARIANTS = {CLASSIFIER_REFERENCE_DIR: "reference masks (labels)",
+            CLASSIFIER_ROBUST_DIR: "robust features (predicted masks)"}
 
 
 def _paired(main, other, level: float) -> dict[str, Any]:
@@ -37,9 +40,9 @@ def _paired(main, other, level: float) -> dict[str, Any]:
 
 def collect_sensitivity(run: RunInputs) -> dict[str, Any]:
     """ΔAUC predicted vs reference masks (and robust features) per set (summary key ``sensitivity_analysis``)."""
-    main = run.csv("classifier/predictions.csv")
+    main = run.csv(PREDICTIONS_CSV)
     if main is None:
-        return unavailable("classifier/predictions.csv is absent")
+        return unavailable(f"{PREDICTIONS_CSV} is absent")
     variants = {}
     for folder, label in VARIANTS.items():
         other = run.csv(f"{folder}/predictions.csv")
@@ -52,10 +55,10 @@ def collect_sensitivity(run: RunInputs) -> dict[str, Any]:
                 per_set[set_name] = _paired(a[["case_id", "label", MAIN_SCORE]], b[["case_id", "label", MAIN_SCORE]],
                                             run.level)
         variants[folder] = {"label": label, "sets": per_set}
-    if "classifier_reference" not in variants:
-        return unavailable("classifier_reference/predictions.csv is absent (the classifier was not run on "
+    if CLASSIFIER_REFERENCE_DIR not in variants:
+        return unavailable(f"{REFERENCE_PREDICTIONS_CSV} is absent (the classifier was not run on "
                            "reference-mask features)")
-    robust = run.json("classifier_robust/robust_features.json")
+    robust = run.json(ROBUST_FEATURES_JSON)
     return {"available": True, "level": run.level, "variants": variants, "robust_features": robust}
 
 
@@ -66,26 +69,30 @@ def render_sensitivity(entry: dict[str, Any]) -> list[str]:
         return lines + not_available_line(entry)
     lines += ["The same XGBoost pipeline trained and tested on features of the reference masks instead of the "
               "predicted ones, on the same cases. ΔAUC = AUC(predicted masks) − AUC(variant); DeLong 95% CI and "
-              "paired DeLong p. A negative ΔAUC is what segmentation errors cost.", "",
-              "| set | variant | n | AUC predicted masks | AUC variant | ΔAUC (95% CI) | p |", "|---|---|---|---|---|---|---|"]
+              "paired DeLong p. Against the reference-mask variant a negative ΔAUC is what segmentation errors "
+              "cost.", "",
+              "| set | variant | n | AUC predicted masks | AUC variant | ΔAUC (95% CI) | p |",
+              "|---|---|---|---|---|---|---|"]
     for variant in entry["variants"].values():
         for set_name, r in variant["sets"].items():
-            lines.append(f"| {SET_LABELS[set_name]} | {variant['label']} | {r['n_cases']} | {f3(r['auc_predicted_masks'])} | "
-                         f"{f3(r['auc_variant'])} | {f3(r['delta_auc'])} ({ci(r['delta_auc_ci_low'], r['delta_auc_ci_high'])})"
+            lines.append(f"| {SET_LABELS[set_name]} | {variant['label']} | {r['n_cases']} | "
+                         f"{f3(r['auc_predicted_masks'])} | {f3(r['auc_variant'])} | {f3(r['delta_auc'])} "
+                         f"({ci(r['delta_auc_ci_low'], r['delta_auc_ci_high'])})"
                          f" | {fmt_p(r['p_value'])} |")
     robust = entry.get("robust_features")
     if isinstance(robust, dict):
         features = robust.get("features") or robust.get("robust_features") or []
-        lines += ["", f"Robust features: ICC(A,1) ≥ {robust.get('tau', robust.get('robust_icc_tau', 'n/a'))} on training "
+        tau = robust.get("tau", robust.get("robust_icc_tau", "n/a"))
+        lines += ["", f"Robust features: ICC(A,1) ≥ {tau} on training "
                   f"cases (predicted vs reference masks): {len(features)} feature(s)."]
     return lines + [""]
 
 
 def collect_operating_point(run: RunInputs) -> dict[str, Any]:
     """Where the XGBoost threshold came from (summary key ``operating_point_source``)."""
-    classifier = run.json("classifier/classifier.json")
+    classifier = run.json(CLASSIFIER_JSON)
     if classifier is None:
-        return unavailable("classifier/classifier.json is absent")
+        return unavailable(f"{CLASSIFIER_JSON} is absent")
     return {"available": True, "source": classifier.get("operating_point_source"),
             "threshold": classifier.get("threshold"), "method": classifier.get("threshold_method"),
             "rule": classifier.get("threshold_rule")}

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from benchmarks.engine.report_common import (MAIN_SCORE, SET_LABELS, RunInputs, ci, f3, is_available,
-                                             not_available_line, num, pct, records, unavailable)
+from benchmarks.engine.report_common import (CASES_CSV, MAIN_SCORE, PREDICTIONS_CSV, RunInputs, SET_LABELS, ci, f3,
+                                             is_available, lesions_csv, not_available_line, num, pct, records, seg_csv,
+                                             seg_summary_json, unavailable)
 
 SUBGROUP_HEADING = "Subgroups"
 GROUPING_LABELS = {"all": "all", "label": "diagnosis", "center": "centre", "sex": "sex"}
@@ -23,10 +24,10 @@ def _case_table(run: RunInputs, with_scores: bool):
     """Segmentation rows of every set joined with cases.csv (and the XGBoost score)."""
     import pandas as pd
 
-    cases = run.csv("dataset/cases.csv")
+    cases = run.csv(CASES_CSV)
     frames = []
     for set_name in SET_LABELS:
-        seg = run.csv(f"segmentation/{set_name}.csv")
+        seg = run.csv(seg_csv(set_name))
         if seg is not None:
             frames.append(seg.assign(set=set_name))
     if cases is None or not frames:
@@ -35,7 +36,7 @@ def _case_table(run: RunInputs, with_scores: bool):
     info = cases.drop(columns=["set"]).astype({"case_id": str})
     table = seg.astype({"case_id": str}).merge(info, on="case_id", how="left", validate="many_to_one")
     if with_scores:
-        preds = run.csv("classifier/predictions.csv")[["case_id", MAIN_SCORE]].astype({"case_id": str})
+        preds = run.csv(PREDICTIONS_CSV)[["case_id", MAIN_SCORE]].astype({"case_id": str})
         table = table.merge(preds.rename(columns={MAIN_SCORE: "score"}), on="case_id", how="left")
     return table
 
@@ -50,10 +51,10 @@ def collect_subgroups(run: RunInputs) -> dict[str, Any]:
     """Subgroup rows per set (summary key ``subgroups``)."""
     from nnunet_fm.subgroups import subgroup_table
 
-    classification = not run.segmentation_only and run.csv("classifier/predictions.csv") is not None
+    classification = not run.segmentation_only and run.csv(PREDICTIONS_CSV) is not None
     table = _case_table(run, classification)
     if table is None:
-        return unavailable("dataset/cases.csv or segmentation/<set>.csv is absent (run made before the "
+        return unavailable(f"{CASES_CSV} or segmentation/<set>.csv is absent (run made before the "
                            "convert stage copied cases.csv into the run folder)")
     no_auc_reason = None if classification else "segmentation-only study or no classifier/predictions.csv"
     if classification and table["score"].isna().any():
@@ -75,7 +76,8 @@ def collect_subgroups(run: RunInputs) -> dict[str, Any]:
 
 def _subgroup_name(row: dict[str, Any]) -> str:
     if row["grouping"] == "label":
-        return {"1": "axSpA", "0": "non-axSpA", "1.0": "axSpA", "0.0": "non-axSpA"}.get(row["subgroup"], row["subgroup"])
+        names = {"1": "axSpA", "0": "non-axSpA", "1.0": "axSpA", "0.0": "non-axSpA"}
+        return names.get(row["subgroup"], row["subgroup"])
     return row["subgroup"]
 
 
@@ -104,7 +106,8 @@ def render_subgroups(entry: dict[str, Any]) -> list[str]:
               "|---|---|---|---|---|---|" + ("---|" if entry["with_auc"] else "")]
     for r in entry["rows"]:
         cells = (f"| {SET_LABELS.get(r['set'], r['set'])} | {GROUPING_LABELS.get(r['grouping'], r['grouping'])} | "
-                 f"{_subgroup_name(r)} | {r['n_cases']} | {pct(r['dice_mean'])} ({ci(r['dice_ci_low'], r['dice_ci_high'], pct)})"
+                 f"{_subgroup_name(r)} | {r['n_cases']} | {pct(r['dice_mean'])} "
+                 f"({ci(r['dice_ci_low'], r['dice_ci_high'], pct)})"
                  f"{_missing_note(r)} | "
                  f"{f3(r['volume_ratio_median'])} ({ci(r['volume_ratio_ci_low'], r['volume_ratio_ci_high'])}) |")
         if entry["with_auc"]:
@@ -119,12 +122,12 @@ def collect_lesion_detection(run: RunInputs) -> dict[str, Any]:
 
     sets = {}
     for set_name in SET_LABELS:
-        lesions = run.csv(f"segmentation/{set_name}_lesions.csv")
+        lesions = run.csv(lesions_csv(set_name))
         if lesions is not None and len(lesions):
             sets[set_name] = records(detection_by_size_tertile(lesions, run.level))
     if not sets:
         return unavailable("no segmentation/<set>_lesions.csv in the run folder (per-lesion table not recorded)")
-    fractions = {s: (run.json(f"segmentation/{s}_summary.json") or {}).get("lesion_overlap_fraction") for s in sets}
+    fractions = {s: (run.json(seg_summary_json(s)) or {}).get("lesion_overlap_fraction") for s in sets}
     return {"available": True, "level": run.level, "overlap_fraction": fractions, "sets": sets}
 
 

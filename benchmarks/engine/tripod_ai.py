@@ -60,7 +60,8 @@ def _i(number: str, part: str, topic: str, heading: Optional[str], reason: str =
 
 TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
     _i("1", "title", "title: development/evaluation, population, outcome", TITLE),
-    _i("2", "abstract", "structured abstract", None, _MANUSCRIPT + " (the report's first lines give data, seed and mode)"),
+    _i("2", "abstract", "structured abstract", None,
+       _MANUSCRIPT + " (the report's first lines give data, seed and mode)"),
     _i("3a", "introduction", "background: healthcare context and rationale", None, _MANUSCRIPT),
     _i("3b", "introduction", "intended use and users", None, _MANUSCRIPT),
     _i("3c", "introduction", "known health inequalities between groups", SUBGROUPS),
@@ -143,7 +144,8 @@ def _status(heading: str, bodies: dict[str, str]) -> tuple[str, str]:
             if first_line.startswith("Not available"):
                 return "absent_in_run", f"section '{heading}': {first_line}"
             return "answered", ""
-    return "absent_in_run", f"section '{heading}' was not built: its inputs are absent or the study is segmentation-only"
+    return "absent_in_run", (f"section '{heading}' was not built: its inputs are absent or the study is "
+                             "segmentation-only")
 
 
 def _item_status(item: TripodItem, bodies: dict[str, str]) -> tuple[str, str]:

@@ -93,8 +93,10 @@ def _scores(rng: np.random.Generator, cases: pd.DataFrame, shift: float) -> pd.D
     clinical = y * 0.7 + rng.normal(0, 1, len(y))
     sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     return pd.DataFrame({"case_id": cases["case_id"], "set": cases["set"], "split": split, "label": y,
-                         "score_xgboost": sigmoid(signal), "score_fm_volume": np.exp(signal / 3 + rng.normal(0, 0.5, len(y))),
-                         "score_clinical": sigmoid(clinical), "score_clinical_imaging": sigmoid((signal + clinical) / 1.5),
+                         "score_xgboost": sigmoid(signal),
+                         "score_fm_volume": np.exp(signal / 3 + rng.normal(0, 0.5, len(y))),
+                         "score_clinical": sigmoid(clinical),
+                         "score_clinical_imaging": sigmoid((signal + clinical) / 1.5),
                          "pred_xgboost": (signal > 0).astype(int), "score_source": "test"})
 
 
@@ -160,7 +162,8 @@ def segmentation_only_run(root: Path) -> Path:
     rng = np.random.default_rng(7)
     _config(run, "fixture-segonly", "/data/ucl_cohort")
     cases = _cases(rng, False)
-    _dataset(run, cases, {"study_mode": "segmentation_only", "study_mode_reason": "clinical.csv has no diagnosis column",
+    _dataset(run, cases, {"study_mode": "segmentation_only",
+                          "study_mode_reason": "clinical.csv has no diagnosis column",
                           "clinical_baseline_available": False,
                           "clinical_baseline_reason": "clinical.csv has no age column; clinical.csv has no sex column",
                           "split_source": "clinical.csv set column", "channel_names": {"0": "T1"},

@@ -1,4 +1,5 @@
-"""The report rebuilds the committed reference run (made before the phase-B inputs existed) and compares a user's run with it."""
+"""The report rebuilds the committed reference run (made before the phase-B inputs existed) and
+compares a user's run with it."""
 
 from __future__ import annotations
 

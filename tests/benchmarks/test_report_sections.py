@@ -100,7 +100,8 @@ def test_calibration_and_decision_curve_equal_library_values_and_pngs_exist(buil
     nb = net_benefit(y, p, [0.5])["net_benefit"][0]
     curve = _summary(run)["decision_curve"]["sets"]["external_test"]["XGBoost (features of predicted FM)"]
     assert curve["0.50"] == pytest.approx(nb, abs=1e-12)
-    for relative in (*_summary(run)["calibration"]["figures"].values(), *_summary(run)["decision_curve"]["figures"].values()):
+    figures = (*_summary(run)["calibration"]["figures"].values(), *_summary(run)["decision_curve"]["figures"].values())
+    for relative in figures:
         assert (run / relative).read_bytes()[:4] == b"\x89PNG"
         assert f"]({relative})" in _text(run)
 

@@ -12,6 +12,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from nnunet_fm.contract import LINKED_ROOTS_FILE
+from nnunet_fm.input_checks import TableError, check_case_collisions, check_inside, read_csv_checked
+
 from dataset_conversion.splits import FIXED_SETS
 
 REQUIRED_COLUMNS = ("patient_id", "center", "mask")
@@ -158,10 +161,10 @@ def image_columns_for(columns: list[str], channel_names=None) -> tuple[tuple[str
 
 def _parse_center(text: str) -> tuple[int | None, list[str]]:
     try:
-        center = int(float(text)) if text else None
+        center = int(float(text)) if text else None  # inf / 1e400: OverflowError, same message
         if center is None or float(text) != center or center not in CENTERS:
             raise ValueError
-    except ValueError:
+    except (ValueError, OverflowError):
         return None, [f"center {text!r} is not one of {list(CENTERS)}"]
     return center, []
 
@@ -181,7 +184,7 @@ def _parse_clinical(record: dict[str, str], line_no: int) -> tuple[tuple, list[s
             if age_f != int(age_f) or not 0 <= age_f <= 130:
                 raise ValueError
             age = int(age_f)
-        except ValueError:
+        except (ValueError, OverflowError):  # nan, inf, 1e400
             faults.append(f"age {record['age']!r} is not an integer number of years in 0..130")
     sex = record.get("sex", "").upper() or None
     if sex is not None and sex not in SEXES:
@@ -207,8 +210,35 @@ def _check_patient_id(pid: str, line_no: int, seen: dict[str, int]) -> tuple[str
     return pid, []
 
 
+def _linked_roots(cohort_dir: Path) -> tuple[Path, ...]:
+    """Folders the cohort's symbolic links may point into (``LINKED_ROOTS_FILE``, else none)."""
+    import json
+
+    listing = cohort_dir / LINKED_ROOTS_FILE
+    if not listing.is_file():
+        return ()
+    try:
+        roots = json.loads(listing.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return ()
+    return tuple(Path(r).resolve() for r in roots if isinstance(r, str)) if isinstance(roots, list) else ()
+
+
+def _link_fault(path: Path, cohort_dir: Path, roots: tuple[Path, ...], column: str, text: str) -> str | None:
+    """A file whose real location (links followed) is outside the cohort and every linked root."""
+    try:
+        check_inside(path, cohort_dir, f"{column} file")
+        return None
+    except ValueError:
+        real = path.resolve()
+        if any(real == root or root in real.parents for root in roots):
+            return None
+        return (f"{column} file {text!r} is a link leading outside the cohort folder (list its target folder in "
+                f"{LINKED_ROOTS_FILE} to allow it)")
+
+
 def _resolve_files(cohort_dir: Path, record: dict[str, str], columns: tuple[str, ...], who: str,
-                   used_files: dict[Path, str]) -> tuple[dict[str, Path], list[str]]:
+                   used_files: dict[Path, str], roots: tuple[Path, ...] = ()) -> tuple[dict[str, Path], list[str]]:
     """Paths of the image and mask columns; one scan under two patients would leak between sets."""
     paths, faults = {}, []
     for column in columns:
@@ -217,6 +247,8 @@ def _resolve_files(cohort_dir: Path, record: dict[str, str], columns: tuple[str,
             faults.append(f"{column} path {fault}")
         elif not path.exists():
             faults.append(f"{column} file {record[column]!r} does not exist")
+        elif (fault := _link_fault(path, cohort_dir, roots, column, record[column])) is not None:
+            faults.append(fault)
         else:
             paths[column] = path
             real = path.resolve()
@@ -243,10 +275,14 @@ def _whole_column_problems(records: list[dict[str, str]], columns: list[str]) ->
 
 
 def _read_records(sheet: Path) -> tuple[list[str], list[dict[str, str]]]:
-    with open(sheet, newline="", encoding="utf-8-sig") as handle:
-        reader = csv.DictReader(handle)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        records = [{(k or "").strip(): (v or "").strip() for k, v in raw.items()} for raw in reader]
+    """Columns and text records; encoding, malformed rows (e.g. an extra field), duplicated header
+    names and case-only patient-id collisions raise :class:`TableError` naming the file."""
+    frame = read_csv_checked(sheet, what="clinical sheet", dtype=str, keep_default_na=False)
+    columns = [str(c).strip() for c in frame.columns]
+    frame.columns = columns
+    records = [{k: str(v).strip() for k, v in raw.items()} for raw in frame.to_dict("records")]
+    if "patient_id" in columns:  # MRN1 and mrn1 would become two patients in different folds
+        check_case_collisions([r["patient_id"] for r in records if r["patient_id"]], "patient_id", sheet)
     return columns, records
 
 
@@ -272,7 +308,10 @@ def read_cohort_sheet(cohort_dir: str | os.PathLike, channel_names=None) -> Clin
     sheet = cohort_dir / SHEET_NAME
     if not sheet.is_file():
         return ClinicalSheet(sheet, [], [Problem("-", f"{sheet} does not exist")])
-    columns, records = _read_records(sheet)
+    try:
+        columns, records = _read_records(sheet)
+    except TableError as exc:
+        return ClinicalSheet(sheet, [], [Problem("-", str(exc))])
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         return ClinicalSheet(sheet, [], [Problem("-", f"clinical.csv lacks required column(s) {missing}; "
@@ -283,13 +322,13 @@ def read_cohort_sheet(cohort_dir: str | os.PathLike, channel_names=None) -> Clin
         return ClinicalSheet(sheet, [], [Problem("-", str(exc))], tuple(columns))
     if not records:
         return ClinicalSheet(sheet, [], [Problem("-", "clinical.csv has no patient rows")], tuple(columns))
-    rows, problems = _check_rows(cohort_dir, records, image_columns)
+    rows, problems = _check_rows(cohort_dir, records, image_columns, _linked_roots(cohort_dir))
     problems = _whole_column_problems(records, columns) + problems
     return ClinicalSheet(sheet, rows, problems, tuple(columns), image_columns, names)
 
 
-def _check_rows(cohort_dir: Path, records: list[dict[str, str]],
-                image_columns: tuple[str, ...]) -> tuple[list[PatientRow], list[Problem]]:
+def _check_rows(cohort_dir: Path, records: list[dict[str, str]], image_columns: tuple[str, ...],
+                roots: tuple[Path, ...] = ()) -> tuple[list[PatientRow], list[Problem]]:
     problems: list[Problem] = []
     rows: list[PatientRow] = []
     seen: dict[str, int] = {}
@@ -299,7 +338,7 @@ def _check_rows(cohort_dir: Path, records: list[dict[str, str]],
         who, faults = _check_patient_id(pid, line_no, seen)
         center, center_faults = _parse_center(record["center"])
         clinical, clinical_faults = _parse_clinical(record, line_no)
-        paths, path_faults = _resolve_files(cohort_dir, record, (*image_columns, "mask"), who, used_files)
+        paths, path_faults = _resolve_files(cohort_dir, record, (*image_columns, "mask"), who, used_files, roots)
         faults += center_faults + clinical_faults + path_faults
         if faults:
             problems.extend(Problem(who, fault) for fault in faults)

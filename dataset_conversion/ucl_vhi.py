@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nnunet_fm.atomic import atomic_dir, write_json, write_text
+from nnunet_fm.contract import LINKED_ROOTS_FILE
 from nnunet_fm.image_io import GEOMETRY_TOLERANCE
 
 LOG = logging.getLogger(__name__)
@@ -240,13 +241,16 @@ def import_ucl_vhi(root: str | os.PathLike, out: str | os.PathLike, task: str = 
         The cohort folder.
     """
     scans, channels = collect_scans(root, task, reader, with_t1=with_t1)
-    with atomic_dir(Path(out), overwrite=overwrite) as tmp:
+    with atomic_dir(Path(out), overwrite=overwrite, owner_marker=True) as tmp:
         for scan in scans:
             _place(scan.image, tmp / "images" / scan.image.name, copy)
             if scan.t1_image is not None:
                 _place(scan.t1_image, tmp / "images" / scan.t1_image.name, copy)
             _place(scan.mask, tmp / "masks" / _mask_name(scan), copy)
         write_text(tmp / "clinical.csv", _sheet_text(scans, channels))
+        if not copy:  # the converter follows links out of the cohort only into the folders listed here
+            sources = [f for scan in scans for f in (scan.image, scan.t1_image, scan.mask) if f is not None]
+            write_json(tmp / LINKED_ROOTS_FILE, sorted({str(Path(f).resolve().parent) for f in sources}))
         counts = {name: sum(s.set_name == name for s in scans) for name in ("train", "internal_test")}
         write_json(tmp / RECIPE_FILE, {
             "recipe": "nnunet-fm import-ucl-vhi", "task": task, "reader": reader if task == "inflammation" else None,

@@ -130,3 +130,6 @@ CEILING_SETS: Mapping[str, tuple[str, ...]] = {"training": CV_SETS, **{name: (na
 FEATURE_STUDY_DIR = "feature_study"
 #: ``RUN/reader_study/reader_study.json`` of the reader study (``"simulated": true`` for simulated readers).
 READER_STUDY_DIR, READER_STUDY_FILE = "reader_study", "reader_study.json"
+#: ``COHORT/<LINKED_ROOTS_FILE>``: JSON list of folders outside the cohort that its symbolic links may point
+#: into (written by ``import-ucl-vhi``); any other link leaving the cohort folder is refused.
+LINKED_ROOTS_FILE = "linked_roots.json"

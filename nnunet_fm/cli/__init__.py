@@ -25,9 +25,20 @@ VERB_MODULES = (
 LOG = logging.getLogger("nnunet_fm")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line naming the option (exit code 2).
+
+    Subparsers inherit the class, so every verb's bad option reads
+    ``nnunet-fm convert: error: argument --jobs: ...`` without the usage block.
+    """
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every verb registered."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="nnunet-fm",
         description="Fat-metaplasia segmentation on SIJ MRI with nnU-Net and axSpA classification.",
     )
@@ -64,12 +75,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(args.verbose, args.quiet)
+    from nnunet_fm.process_hygiene import sigterm_raises_interrupt
+
     try:
-        return int(args._run(args) or 0)
+        with sigterm_raises_interrupt():  # SIGTERM cleans up like Ctrl-C (partial folders, workers)
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         LOG.error("interrupted; rerun the same command to resume where supported")
         return 130
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError, OSError) as exc:  # OSError: last resort
         LOG.error("%s", exc)
         if args.verbose > 1:
             raise

@@ -18,6 +18,8 @@ CONSUMES = consumed_fields(CONFIG_FLAGS)
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
+    from nnunet_fm.input_checks import output_dir_path, positive_int
+
     parser = subparsers.add_parser(
         "reader-study",
         help="readers' per-case DSC vs a reference, paired Wilcoxon tests, inter-reader agreement",
@@ -30,8 +32,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="a reader's mask folder (repeat for each reader)")
     parser.add_argument("--pairs", nargs="+", action="extend", default=[], metavar="NAME_A:NAME_B",
                         help="reader pairs to compare with the paired test (e.g. resident:resident_assisted)")
-    parser.add_argument("--out", required=True, type=Path, help="output folder")
-    parser.add_argument("--jobs", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--out", required=True, type=output_dir_path, help="output folder")
+    parser.add_argument("--jobs", type=positive_int, default=1, help="worker processes (default 1)")
     parser.add_argument("--simulate-from", type=Path, default=None, metavar="MODEL_DIR",
                         help="synthetic cohorts only: first write SIMULATED readers (resident/expert, without/with "
                              "the model's masks in MODEL_DIR) into --simulate-into and study those")
@@ -88,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     # folder names only: results must not reveal the machine's directory layout
     summary["reference"] = portable_path(args.reference, args.out)
     summary["reader_folders"] = {name: portable_path(folder, args.out) for name, folder in readers.items()}
+    # Simulated readers (perturbed reference/model masks) are no clinical readers: say so in the data itself.
+    summary["simulated"] = args.simulate_from is not None
     write_csv(args.out / "reader_study.csv", table)
     write_json(args.out / "reader_study.json", summary)
     for name, entry in summary["readers"].items():

@@ -17,18 +17,21 @@ CONSUMES = consumed_fields(CONFIG_FLAGS)
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
     """Register the verb."""
+    from nnunet_fm.input_checks import finite_float, int_in_range, output_dir_path, positive_int
+
     parser = subparsers.add_parser(
         "synth",
         help="write the synthetic two-center SIJ MRI phantom cohort (clinical.csv, images, FM masks)",
         description="Render the embedded synthetic cohort: center 1 as NIfTI, center 2 as DICOM "
                     "series, FM masks as NIfTI, plus clinical.csv and cohort.json.",
     )
-    parser.add_argument("--out", required=True, help="cohort folder to create")
-    parser.add_argument("--scale", type=float, default=None,
+    parser.add_argument("--out", required=True, type=output_dir_path, help="cohort folder to create")
+    parser.add_argument("--scale", type=finite_float(0, 4, min_inclusive=False), default=None,
                         help="fraction of the paper's 706 patients (default: the config's synth.scale, 0.25; "
                              "at least 3 per stratum)")
-    parser.add_argument("--seed", type=int, default=None, help="master seed (default: the config's, 2024)")
-    parser.add_argument("--jobs", type=int, default=None, help="worker processes (default: the config's, 2)")
+    parser.add_argument("--seed", type=int_in_range(0, 2**32 - 1), default=None,
+                        help="master seed (default: the config's synth.seed = seeds.report)")
+    parser.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: the config's, 2)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing cohort folder")
     add_config_argument(parser, "synth")
     return parser

@@ -1,6 +1,6 @@
 """Rebuild a run's report from its files alone: ``report.md``, ``summary.json``, ``tripod_ai.md``, plots.
 
-Inputs (all inside ``results/<run>/``, see docs and ``/work/coord`` contract): ``config.yaml``,
+Inputs (all inside ``results/<run>/``, names from :mod:`nnunet_fm.contract`): ``config.yaml``,
 ``provenance.json``, ``stages.json``, ``dataset/`` (cases.csv, dataset_meta.json, ceiling.json),
 ``segmentation/*.csv`` + ``*_summary.json``, ``classifier*/``, ``roc/``, ``reader_study/``,
 ``feature_study/``. Nothing is recomputed from images. Each section lives in its own

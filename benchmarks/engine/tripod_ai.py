@@ -32,7 +32,7 @@ FEATURE_STUDY = "Radiomics feature study"
 EXPLANATION = "Model explanation (SHAP)"
 
 _MANUSCRIPT = "not produced by a pipeline run: state it in the manuscript"
-_SYNTHETIC_ONLY = "for the synthetic cohort there are no patients; for user data "
+_NO_PATIENTS = "synthetic cohort: there are no patients"
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class TripodItem:
         topic: The item's topic in a few words.
         heading: Report heading (``## <heading>``; the title for ``TITLE``) answering it, or None.
         reason: Why the item does not apply or is not answered here (required when ``heading`` is None).
+        synthetic_reason: The reason for a synthetic-cohort run, when it differs (e.g. no patients).
     """
 
     number: str
@@ -52,10 +53,16 @@ class TripodItem:
     topic: str
     heading: Optional[str]
     reason: str = ""
+    synthetic_reason: str = ""
+
+    def reason_for(self, synthetic: bool) -> str:
+        """The reason shown for a synthetic or a user-data run."""
+        return self.synthetic_reason if synthetic and self.synthetic_reason else self.reason
 
 
-def _i(number: str, part: str, topic: str, heading: Optional[str], reason: str = "") -> TripodItem:
-    return TripodItem(number, part, topic, heading, reason)
+def _i(number: str, part: str, topic: str, heading: Optional[str], reason: str = "",
+       synthetic_reason: str = "") -> TripodItem:
+    return TripodItem(number, part, topic, heading, reason, synthetic_reason)
 
 
 TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
@@ -67,14 +74,14 @@ TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
     _i("3c", "introduction", "known health inequalities between groups", SUBGROUPS),
     _i("4", "introduction", "objectives: development and/or evaluation", STUDY_FACTS),
     _i("5a", "methods: data", "data sources and their representativeness", STUDY_FACTS),
-    _i("5b", "methods: data", "dates of data collection", None, _SYNTHETIC_ONLY + _MANUSCRIPT),
+    _i("5b", "methods: data", "dates of data collection", None, _MANUSCRIPT, _NO_PATIENTS + ", no collection dates"),
     _i("6a", "methods: participants", "setting and centres", FLOW),
     _i("6b", "methods: participants", "eligibility criteria", FLOW),
     _i("6c", "methods: participants", "treatments received", None, "no treatment enters the model; " + _MANUSCRIPT),
     _i("7", "methods: data preparation", "data pre-processing and quality checks", CONVENTIONS),
     _i("8a", "methods: outcome", "outcome definition and assessment", CLASSIFICATION),
-    _i("8b", "methods: outcome", "qualifications of outcome assessors, blinding", None,
-       _SYNTHETIC_ONLY + _MANUSCRIPT + " (the synthetic outcome is drawn by the generator, blind by construction)"),
+    _i("8b", "methods: outcome", "qualifications of outcome assessors, blinding", None, _MANUSCRIPT,
+       _NO_PATIENTS + "; the outcome is drawn by the generator, blind to the images by construction"),
     _i("9a", "methods: predictors", "choice of initial predictors", CLASSIFICATION),
     _i("9b", "methods: predictors", "predictor definition and measurement (incl. segmentation)", CONVENTIONS),
     _i("9c", "methods: predictors", "qualification of predictor assessors, blinding", None,
@@ -94,15 +101,16 @@ TRIPOD_AI_ITEMS: tuple[TripodItem, ...] = (
     _i("14", "methods: fairness", "approaches to assess fairness", SUBGROUPS),
     _i("15", "methods: model output", "model output and the threshold", OPERATING),
     _i("16", "methods: training vs evaluation", "differences between development and evaluation data", FLOW),
-    _i("17", "methods: ethics", "ethical approval and consent", None, _SYNTHETIC_ONLY + _MANUSCRIPT),
+    _i("17", "methods: ethics", "ethical approval and consent", None, _MANUSCRIPT,
+       _NO_PATIENTS + ": no approval or consent is needed"),
     _i("18a", "open science", "funding", None, _MANUSCRIPT),
     _i("18b", "open science", "conflicts of interest", None, _MANUSCRIPT),
     _i("18c", "open science", "protocol", None, _MANUSCRIPT + " (config.yaml is the run's complete protocol)"),
     _i("18d", "open science", "registration", None, _MANUSCRIPT),
     _i("18e", "open science", "data sharing", FILES),
     _i("18f", "open science", "code sharing", FILES),
-    _i("19", "patient and public involvement", "patient and public involvement", None,
-       _SYNTHETIC_ONLY + _MANUSCRIPT),
+    _i("19", "patient and public involvement", "patient and public involvement", None, _MANUSCRIPT,
+       _NO_PATIENTS + "; " + _MANUSCRIPT),
     _i("20a", "results: participants", "flow of participants, outcome counts", FLOW),
     _i("20b", "results: participants", "characteristics of each data set", FLOW),
     _i("20c", "results: participants", "comparison of development and evaluation data", FLOW),
@@ -148,9 +156,9 @@ def _status(heading: str, bodies: dict[str, str]) -> tuple[str, str]:
                              "segmentation-only")
 
 
-def _item_status(item: TripodItem, bodies: dict[str, str]) -> tuple[str, str]:
+def _item_status(item: TripodItem, bodies: dict[str, str], synthetic: bool = False) -> tuple[str, str]:
     if item.heading is None:
-        return "not_applicable", item.reason
+        return "not_applicable", item.reason_for(synthetic)
     return _status(item.heading, bodies)
 
 
@@ -162,9 +170,9 @@ def render_tripod_ai(report_markdown: str, synthetic: bool) -> str:
              "answers it, or why it does not apply or cannot be answered by a pipeline run."
              + (" Synthetic data: the figures describe a phantom, not patients." if synthetic else ""), "",
              "| item | part | topic | answered in report.md | note |", "|---|---|---|---|---|"]
-    where_of = {"not_applicable": "does not apply here", "absent_in_run": "absent in this run"}
+    where_of = {"not_applicable": "not answered by the run", "absent_in_run": "absent in this run"}
     for item in TRIPOD_AI_ITEMS:
-        status, note = _item_status(item, bodies)
+        status, note = _item_status(item, bodies, synthetic)
         where = f"§ {item.heading}" if status == "answered" else where_of[status]
         lines.append(f"| {item.number} | {item.part} | {item.topic} | {where} | {note} |")
     return "\n".join(lines) + "\n"

@@ -209,6 +209,11 @@ def test_tripod_items_are_mapped_or_explained(built):
     assert len(numbers) == len(set(numbers)) >= 45
     for item in TRIPOD_AI_ITEMS:
         assert (item.heading in all_headings) if item.heading else item.reason.strip(), item
+    tripod = (built["classification"] / "tripod_ai.md").read_text()
+    assert "| 17 | methods: ethics | ethical approval and consent | not answered by the run | synthetic cohort: " \
+        in tripod
+    assert "| 17 | methods: ethics | ethical approval and consent | not answered by the run | not produced by a " \
+        "pipeline run" in (built["segonly"] / "tripod_ai.md").read_text()
     # the fixture runs have no feature study: its SHAP sub-section is absent, everything else is answered
     assert _summary(built["classification"])["tripod_ai"]["absent_in_run"] == ["12g"]
     absent = set(_summary(built["segonly"])["tripod_ai"]["absent_in_run"])

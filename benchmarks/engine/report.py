@@ -160,8 +160,21 @@ def collect_summary(run_dir: Path) -> dict[str, Any]:
                                                    report_subgroups.collect_lesion_detection, run)
     module = _feature_study_module()
     if module is not None:
-        summary["feature_study"] = module.feature_study_summary(run.run_dir)
+        summary["feature_study"] = _guarded("feature_study", module.feature_study_summary, run.run_dir)
     return summary
+
+
+def _feature_study_lines(run_dir: Optional[Path]) -> list[str]:
+    """W4's feature-study section (skipped when the module is absent; its failure is one line, not a lost report)."""
+    module = _feature_study_module()
+    if module is None or run_dir is None:
+        return []
+    try:
+        return list(module.feature_study_section(Path(run_dir)))
+    except (ValueError, KeyError, TypeError) as exc:
+        LOG.warning("report: feature-study section could not be built: %s", exc)
+        return ["## Radiomics feature study", "",
+                f"Not available: could not be built from feature_study/ ({type(exc).__name__}: {exc}).", ""]
 
 
 def _limitations(summary: dict[str, Any]) -> list[str]:
@@ -221,9 +234,7 @@ def render_markdown(summary: dict[str, Any], paper: dict[str, Any], run_dir: Opt
     lines += report_segmentation.render_conventions(summary["segmentation_conventions"])
     lines += report_subgroups.render_subgroups(summary["subgroups"])
     lines += report_subgroups.render_lesion_detection(summary["lesion_detection_by_size"])
-    module = _feature_study_module()
-    if module is not None and run_dir is not None:
-        lines += list(module.feature_study_section(Path(run_dir)))
+    lines += _feature_study_lines(run_dir)
     lines += _limitations(summary) + report_paper.render_stages_and_files(summary)
     return "\n".join(lines)
 

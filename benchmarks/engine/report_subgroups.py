@@ -75,6 +75,8 @@ def collect_subgroups(run: RunInputs) -> dict[str, Any]:
 
 
 def _subgroup_name(row: dict[str, Any]) -> str:
+    if row["subgroup"] == "nan":
+        return "not recorded"
     if row["grouping"] == "label":
         names = {"1": "axSpA", "0": "non-axSpA", "1.0": "axSpA", "0.0": "non-axSpA"}
         return names.get(row["subgroup"], row["subgroup"])

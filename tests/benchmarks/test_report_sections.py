@@ -289,3 +289,14 @@ def test_a_stage_on_a_development_seed_is_never_called_held_out(tmp_path):
     text = _text(run)
     assert "but these stages ran on development seeds (nnunet 7): this run is not a held-out-seed result" in text
     assert "Nothing was tuned on it" not in text
+
+
+def test_feature_study_section_is_embedded_when_the_module_exists_and_skipped_otherwise(tmp_path, monkeypatch):
+    import benchmarks.engine.report as report
+
+    run = segmentation_only_run(tmp_path)
+    build_report(run, reference_dir=tmp_path / "none")
+    assert "## Radiomics feature study" in _text(run) and "feature_study" in _summary(run)
+    monkeypatch.setattr(report, "_feature_study_module", lambda: None)
+    build_report(run, reference_dir=tmp_path / "none")
+    assert "Radiomics feature study" not in _text(run) and "feature_study" not in _summary(run)

@@ -52,6 +52,9 @@ class CohortValidationError(ValueError):
     def __init__(self, problems: list[Problem], report_path: Path | None = None):
         self.problems = list(problems)
         self.report_path = report_path
+        if len(self.problems) == 1 and report_path is None:  # the usual stop-at-first case: one line
+            super().__init__(f"cohort problem: {self.problems[0]}")
+            return
         head = f"{len(self.problems)} problem(s) in the cohort"
         lines = [f"  - {p}" for p in self.problems[:50]]
         if len(self.problems) > 50:

@@ -396,6 +396,18 @@ def _log_summary(target: Path, cases: list[PlannedCase], folds: list[dict], resu
     LOG.info("wrote %s (%d cases, %d folds) in %.1f s", target, len(cases), len(folds), time.perf_counter() - started)
 
 
+@contextlib.contextmanager
+def _removed_if_left_empty(folder: Path):
+    """Remove ``folder`` again if this conversion created it and failed leaving it empty (no debris)."""
+    existed = os.path.lexists(folder)
+    try:
+        yield
+    except BaseException:
+        if not existed and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+
+
 def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, dataset_id: int,
                    dataset_name: str = "SIJFM", seed: int = 2024, n_folds: int = 5,
                    geometry_tolerance: float = GEOMETRY_TOLERANCE, collect_errors: bool = False,
@@ -441,7 +453,7 @@ def convert_cohort(input_dir: str | os.PathLike, raw_root: str | os.PathLike, da
     jobs = max(1, int(jobs))
     started = time.perf_counter()
     sheet, design, cases, folds = _read_and_plan(input_dir, channel_names, seed, n_folds, collect_errors, report)
-    with atomic_dir(target, overwrite=overwrite, owner_marker=True) as tmp:
+    with _removed_if_left_empty(raw_root), atomic_dir(target, overwrite=overwrite, owner_marker=True) as tmp:
         results = _convert_cases(tmp, cases, sheet, geometry_tolerance, jobs, collect_errors, report,
                                  max_image_voxels)
         meta = _dataset_meta(design, sheet.channel_names, geometry_tolerance, results)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from benchmarks.engine.report_common import (CEILING_JSON, CLASSIFIER_JSON, CLINICAL_SCORE, MAIN_SCORE, MODEL_LABELS,
                                              PREDICTIONS_CSV, RunInputs, SET_LABELS, SPLIT_OF_SET, ci, complete_rows,
                                              f3, fmt_p, is_available, not_available_line, num, predictions_by_split,

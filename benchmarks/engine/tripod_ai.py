@@ -10,7 +10,7 @@ segmentation-only study, is reported as absent with the reason, never as answere
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Optional
+from typing import Optional
 
 TITLE = "nnunet-fm study report"
 STUDY_FACTS = "Study"

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
-from nnunet_fm.contract import (CASES_FILE, CEILING_FILE, CLASSIFIER_DIR, CLASSIFIER_REFERENCE_DIR,
-                                CLASSIFIER_ROBUST_DIR, DATASET_META_FILE, LESIONS_SUFFIX, RUN_DATASET_DIR)
+from nnunet_fm.contract import (CASES_FILE, CEILING_FILE, CEILING_SETS, CLASSIFIER_DIR, CLASSIFIER_REFERENCE_DIR,
+                                CLASSIFIER_ROBUST_DIR, DATASET_META_FILE, LESIONS_SUFFIX, PREDICTION_SETS,
+                                RUN_DATASET_DIR)
 
 LOG = logging.getLogger(__name__)
 
@@ -46,9 +47,9 @@ def lesions_csv(set_name: str) -> str:
     return f"segmentation/{set_name}{LESIONS_SUFFIX}.csv"
 
 #: Prediction/segmentation set -> name in the report; "oof" is the training pool's out-of-fold set.
-SET_LABELS = {"oof": "training (out-of-fold)", "internal_test": "internal test", "external_test": "external test"}
-#: Segmentation set name -> the ``split`` value of ``classifier/predictions.csv``.
-SPLIT_OF_SET = {"oof": "training", "internal_test": "internal_test", "external_test": "external_test"}
+SET_LABELS = dict(zip(PREDICTION_SETS, ("training (out-of-fold)", "internal test", "external test")))
+#: Segmentation set name -> the ``split`` value of ``classifier/predictions.csv`` (= ``ceiling.json`` set).
+SPLIT_OF_SET = dict(zip(PREDICTION_SETS, CEILING_SETS))
 #: Score columns of ``predictions.csv`` -> model name in the report.
 MODEL_LABELS = {"score_xgboost": "XGBoost (features of predicted FM)", "score_fm_volume": "FM volume alone",
                 "score_clinical": "clinical (age + sex)", "score_clinical_imaging": "clinical + imaging"}

@@ -12,9 +12,10 @@ from typing import Any
 
 from benchmarks.engine.report_common import (CASES_CSV, CLASSIFIER_JSON, RunInputs, is_available, not_available_line,
                                              seg_csv, unavailable)
+from nnunet_fm.contract import PREDICTION_SETS, SETS
 
 FLOW_HEADING = "Patient flow and baseline characteristics"
-SET_ORDER = ("train", "validation", "internal_test", "external_test")
+SET_ORDER = SETS
 CLASS_NAMES = {1: "axSpA", 0: "non-axSpA"}
 
 
@@ -77,7 +78,7 @@ def _opt(value: Any) -> Any:
 
 def _reference_volumes(run: RunInputs) -> dict[str, float]:
     volumes: dict[str, float] = {}
-    for set_name in ("oof", "internal_test", "external_test"):
+    for set_name in PREDICTION_SETS:
         seg = run.csv(seg_csv(set_name))
         if seg is not None and "ref_volume_ml" in seg:
             volumes.update(zip(seg["case_id"].astype(str), seg["ref_volume_ml"].astype(float)))

@@ -13,10 +13,12 @@ import math
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
+from nnunet_fm.contract import TEST_SETS
+
 #: Folder of the feature study inside a run (the stage's output).
 FOLDER = "feature_study"
 SUMMARY_FILE = "feature_study.json"
-SET_NAMES = {"internal_test": "internal test", "external_test": "external test", "pooled": "pooled test sets",
+SET_NAMES = {**{name: name.replace("_", " ") for name in TEST_SETS}, "pooled": "pooled test sets",
              "cases": "all cases"}
 #: Rows of the top tables in the report (the stage's top_n may be larger).
 REPORT_TOP_N = 10

@@ -34,8 +34,7 @@ CONSUMES = tuple(CONFIG_FLAGS.values())
 #: Score columns of the classifier's predictions.csv, main score first.
 STUDY_SCORES = ("score_xgboost", "score_fm_volume", "score_clinical", "score_clinical_imaging")
 #: Panel order and titles of the study's ROC figure (groups of the ``split`` column).
-STUDY_PANELS = {"training": "Training (out-of-fold)", "internal_test": "Internal test",
-                "external_test": "External test"}
+PANEL_TITLES = ("Training (out-of-fold)", "Internal test", "External test")
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -173,12 +172,15 @@ def _panels(summary: dict[str, Any], y_true, scores: dict[str, Any], groups) -> 
     """One panel per group (study order first): the first score with its band, the others as baselines."""
     import numpy as np
 
+    from nnunet_fm.contract import CEILING_SETS
     from nnunet_fm.roc_plot import SCORE_COLOURS, RocCurve
+
+    study_panels = dict(zip(CEILING_SETS, PANEL_TITLES))
 
     names = {"score_xgboost": "XGBoost", "score_fm_volume": "FM volume", "score_clinical": "Clinical (age + sex)",
              "score_clinical_imaging": "Clinical + imaging"}
-    order = ([g for g in STUDY_PANELS if g in summary["groups"]]
-             + [g for g in summary["groups"] if g not in STUDY_PANELS])
+    order = ([g for g in study_panels if g in summary["groups"]]
+             + [g for g in summary["groups"] if g not in study_panels])
     panels = []
     for group in order:
         entry, mask = summary["groups"][group], np.asarray(groups) == group
@@ -187,7 +189,7 @@ def _panels(summary: dict[str, Any], y_true, scores: dict[str, Any], groups) -> 
                            linestyle="-" if i == 0 else "--", band=i == 0)
                   for i, (score, stats) in enumerate(entry["scores"].items())]
         n_pos, n_neg = int(np.asarray(y_true)[mask].sum()), int((np.asarray(y_true)[mask] == 0).sum())
-        panels.append((f"{STUDY_PANELS.get(group, group)} ({n_pos} pos / {n_neg} neg)", curves))
+        panels.append((f"{study_panels.get(group, group)} ({n_pos} pos / {n_neg} neg)", curves))
     return panels
 
 

@@ -6,7 +6,6 @@ patient id itself is the fault) so a user can fix the sheet without guessing.
 
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import dataclass

@@ -24,6 +24,8 @@ from typing import Sequence
 
 import numpy as np
 
+from nnunet_fm.contract import case_id
+
 LOG = logging.getLogger(__name__)
 
 SHAPE_ZYX = (16, 160, 192)
@@ -71,7 +73,8 @@ def write_cohort(folder: Path, n_cases: int) -> tuple[Path, Path]:
     direction = (1.0, 0.0, 0.0, 0.0, math.cos(angle), -math.sin(angle), 0.0, math.sin(angle), math.cos(angle))
     for i in range(n_cases):
         image, mask = make_case(1000 + i)
-        for array, path in ((image, images / f"SIJ_1_{i:04d}_0000.nii.gz"), (mask, masks / f"SIJ_1_{i:04d}.nii.gz")):
+        case = case_id(1, i)
+        for array, path in ((image, images / f"{case}_0000.nii.gz"), (mask, masks / f"{case}.nii.gz")):
             volume = sitk.GetImageFromArray(array)
             volume.SetSpacing(SPACING_XYZ)
             volume.SetDirection(direction)

@@ -27,6 +27,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from nnunet_fm.contract import dataset_folder_prefix
+
 LOG = logging.getLogger(__name__)
 DEFAULT_OUT = Path("results") / "benchmarks" / "inference.json"
 DATASET_ID = 501
@@ -46,87 +48,87 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     work = Path(args.work).resolve()
     raw = Path(args.raw).resolve() if args.raw else work / "nnUNet_raw"
-    found = sorted(raw.glob(f"Dataset{args.dataset_id:03d}_*"))
+    found = sorted(raw.glob(dataset_folder_prefix(args.dataset_id) + "*"))
     if not found:
-        raise SystemExit(f"{raw}/Dataset{args.dataset_id:03d}_* missing: run benchmarks/bench_quick_profile.py first")
+        raise SystemExit(f"{raw}/{dataset_folder_prefix(args.dataset_id)}* missing: run benchmarks/bench_quick_profile.py first")
     dataset = found[0]
 
     from nnunet_fm.config import NnunetConfig
-    from nnunet_fm.nnunet.environment import NnunetFolders, configure
+    from nnunet_fm.nnunet.environment import NnunetFolders, nnunet_workspace
 
     config = NnunetConfig(profile="quick", folds=tuple(args.folds), num_processes=2, num_processes_da=0)
-    env = configure(config, NnunetFolders.from_raw(raw))
+    with nnunet_workspace(config, NnunetFolders.from_raw(raw)) as env:
 
-    import numpy as np
-    import SimpleITK as sitk
+        import numpy as np
+        import SimpleITK as sitk
 
-    from nnunet_fm.atomic import write_json
-    from nnunet_fm.nnunet.prediction import (CaseTask, PredictionReport, list_cases, load_fold_models,
-                                             predict_with_nnunet_cli, run_pipeline)
-    from nnunet_fm.nnunet.profiles import QUICK
-    from nnunet_fm.nnunet.training import model_folder
+        from nnunet_fm.atomic import write_json
+        from nnunet_fm.nnunet.prediction import (CaseTask, PredictionReport, list_cases, load_fold_models,
+                                                 predict_with_nnunet_cli, run_pipeline)
+        from nnunet_fm.nnunet.profiles import QUICK
+        from nnunet_fm.nnunet.training import model_folder
 
-    cases = list_cases(dataset / "imagesTs")
-    if args.max_cases:
-        cases = dict(list(cases.items())[: args.max_cases])
-    bench = work / "inference_bench"
-    if bench.exists():
-        shutil.rmtree(bench)
-    inputs = bench / "input"
-    inputs.mkdir(parents=True)
-    for files in cases.values():
-        for f in files:
-            os.symlink(f, inputs / f.name)
+        cases = list_cases(dataset / "imagesTs")
+        if args.max_cases:
+            cases = dict(list(cases.items())[: args.max_cases])
+        bench = work / "inference_bench"
+        if bench.exists():
+            shutil.rmtree(bench)
+        inputs = bench / "input"
+        inputs.mkdir(parents=True)
+        for files in cases.values():
+            for f in files:
+                os.symlink(f, inputs / f.name)
 
-    ours_dir, cli_dir = bench / "ours", bench / "cli"
-    load_before = os.getloadavg()[0]
-    start = time.perf_counter()
-    models = load_fold_models(model_folder(args.dataset_id, QUICK), args.folds, "cpu", mirroring=args.mirroring,
-                              tile_step_size=QUICK.tile_step_size)
-    load_s = time.perf_counter() - start
-    report = PredictionReport()
-    tasks = [CaseTask("internal_test", case, tuple(args.folds), ours_dir / f"{case}.nii.gz", files)
-             for case, files in cases.items()]
-    run_pipeline(models, tasks, report, num_threads=2)
-    per_case = report.seconds_per_case.get("internal_test", {})
-    ours_s = time.perf_counter() - start
+        ours_dir, cli_dir = bench / "ours", bench / "cli"
+        load_before = os.getloadavg()[0]
+        start = time.perf_counter()
+        models = load_fold_models(model_folder(args.dataset_id, QUICK), args.folds, "cpu", mirroring=args.mirroring,
+                                  tile_step_size=QUICK.tile_step_size)
+        load_s = time.perf_counter() - start
+        report = PredictionReport()
+        tasks = [CaseTask("internal_test", case, tuple(args.folds), ours_dir / f"{case}.nii.gz", files)
+                 for case, files in cases.items()]
+        run_pipeline(models, tasks, report, num_threads=2)
+        per_case = report.seconds_per_case.get("internal_test", {})
+        ours_s = time.perf_counter() - start
 
-    cli_s = predict_with_nnunet_cli(args.dataset_id, QUICK, inputs, cli_dir, args.folds, env,
-                                    mirroring=args.mirroring, num_processes=2, work_dir=bench)
-    load_after = os.getloadavg()[0]
+        cli_s = predict_with_nnunet_cli(args.dataset_id, QUICK, inputs, cli_dir, args.folds, env,
+                                        mirroring=args.mirroring, num_processes=2, work_dir=bench)
+        load_after = os.getloadavg()[0]
 
-    agreement = {}
-    for case in cases:
-        a = sitk.ReadImage(str(ours_dir / f"{case}.nii.gz"))
-        b = sitk.ReadImage(str(cli_dir / f"{case}.nii.gz"))
-        x, y = sitk.GetArrayFromImage(a) > 0, sitk.GetArrayFromImage(b) > 0
-        total = x.sum() + y.sum()
-        agreement[case] = {"dice": 1.0 if total == 0 else float(2 * np.count_nonzero(x & y) / total),
-                           "same_geometry": a.GetSize() == b.GetSize()
-                           and np.allclose(a.GetSpacing(), b.GetSpacing())
-                           and np.allclose(a.GetOrigin(), b.GetOrigin())
-                           and np.allclose(a.GetDirection(), b.GetDirection())}
-    n = len(cases)
-    result = {
-        "benchmark": "nnunet_fm prediction vs nnUNetv2_predict (same model, same cases, same run)",
-        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
-                    "load_average_1min_start_end": [round(load_before, 2), round(load_after, 2)],
-                    "note": "timings are only final when the load average stays below ~0.5 (quiet machine)"},
-        "model": str(model_folder(args.dataset_id, QUICK).name),
-        "folds": args.folds,
-        "mirroring": args.mirroring,
-        "n_cases": n,
-        "ours": {"total_s": ours_s, "model_load_s": load_s, "s_per_case": sum(per_case.values()) / n,
-                 "per_case_s": per_case},
-        "nnUNetv2_predict": {"total_s": cli_s, "s_per_case_incl_startup": cli_s / n},
-        "ratio_ours_over_cli": ours_s / cli_s,
-        "goal": "ratio <= 0.5, masks identical (Dice 1.0)",
-        "mask_agreement": agreement,
-        "min_dice_between_paths": min(v["dice"] for v in agreement.values()),
-    }
-    write_json(args.out, result)
-    LOG.info("ours %.1f s, nnUNetv2_predict %.1f s for %d cases: ratio %.2f; min Dice between paths %.4f -> %s",
-             ours_s, cli_s, n, result["ratio_ours_over_cli"], result["min_dice_between_paths"], args.out)
+        agreement = {}
+        for case in cases:
+            a = sitk.ReadImage(str(ours_dir / f"{case}.nii.gz"))
+            b = sitk.ReadImage(str(cli_dir / f"{case}.nii.gz"))
+            x, y = sitk.GetArrayFromImage(a) > 0, sitk.GetArrayFromImage(b) > 0
+            total = x.sum() + y.sum()
+            agreement[case] = {"dice": 1.0 if total == 0 else float(2 * np.count_nonzero(x & y) / total),
+                               "same_geometry": a.GetSize() == b.GetSize()
+                               and np.allclose(a.GetSpacing(), b.GetSpacing())
+                               and np.allclose(a.GetOrigin(), b.GetOrigin())
+                               and np.allclose(a.GetDirection(), b.GetDirection())}
+        n = len(cases)
+        result = {
+            "benchmark": "nnunet_fm prediction vs nnUNetv2_predict (same model, same cases, same run)",
+            "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                        "load_average_1min_start_end": [round(load_before, 2), round(load_after, 2)],
+                        "note": "timings are only final when the load average stays below ~0.5 (quiet machine)"},
+            "model": str(model_folder(args.dataset_id, QUICK).name),
+            "folds": args.folds,
+            "mirroring": args.mirroring,
+            "n_cases": n,
+            "ours": {"total_s": ours_s, "model_load_s": load_s, "s_per_case": sum(per_case.values()) / n,
+                     "per_case_s": per_case},
+            "nnUNetv2_predict": {"total_s": cli_s, "s_per_case_incl_startup": cli_s / n},
+            "ratio_ours_over_cli": ours_s / cli_s,
+            "goal": "ratio <= 0.5, masks identical (Dice 1.0)",
+            "mask_agreement": agreement,
+            "min_dice_between_paths": min(v["dice"] for v in agreement.values()),
+        }
+        write_json(args.out, result)
+        LOG.info("ours %.1f s, nnUNetv2_predict %.1f s for %d cases: ratio %.2f; min Dice between paths %.4f -> %s",
+                 ours_s, cli_s, n, result["ratio_ours_over_cli"], result["min_dice_between_paths"], args.out)
     return 0
 
 

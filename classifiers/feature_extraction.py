@@ -19,14 +19,17 @@ Any other fault (unreadable file, geometry beyond tolerance, no image for a mask
 ``error`` with a message naming the case, leaves that row's features and ``mask_empty``
 empty (NaN), and the other cases are unaffected.
 
-Workers are processes (``jobs``) or a Dask distributed scheduler; each worker (and the
-calling process for ``jobs=1``) runs ITK and the BLAS/OpenMP pools single-threaded, so
-``jobs`` processes do not oversubscribe the cores and CPU time per case does not grow
-with ``jobs``.
+Workers are processes (``jobs``, :func:`nnunet_fm.parallel.map_with_progress`) or Dask
+tasks (``cluster``, :func:`nnunet_fm.cluster.map_items`); every case (in the calling
+process for ``jobs=1``) runs ITK and the BLAS/OpenMP pools single-threaded, so ``jobs``
+processes do not oversubscribe the cores, CPU time per case does not grow with ``jobs``
+and every path gives the same table. A case that fails becomes an error row; only a
+dead worker process stops the local pool (on Dask it is rerun).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -39,6 +42,8 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+
+from nnunet_fm.contract import PREDICTION_SETS, SET_FOLDERS
 
 from classifiers.shape_features import (
     FM_T1_NOTE_COLUMN,
@@ -60,10 +65,10 @@ SHAPE_NOTE_COLUMN = "radiomics_shape_note"
 #: masks of 130 ml at 0.6 x 0.6 x 3.3 mm have ~20-40k faces.
 DEFAULT_MAX_SHAPE_SURFACE_FACES = 100_000
 #: Sub-folders of an nnU-Net raw dataset (the converter's output) holding images / labels.
-DATASET_IMAGE_FOLDERS = ("imagesTr", "imagesTs", "imagesExt")
-DATASET_LABEL_FOLDERS = ("labelsTr", "labelsTs", "labelsExt")
-#: Sub-folders of a predictions root (ARCHITECTURE.md, contract 3).
-PREDICTION_FOLDERS = ("oof", "internal_test", "external_test")
+DATASET_IMAGE_FOLDERS = tuple(dict.fromkeys(folders[0] for folders in SET_FOLDERS.values()))
+DATASET_LABEL_FOLDERS = tuple(dict.fromkeys(folders[1] for folders in SET_FOLDERS.values()))
+#: Sub-folders of a predictions root (the file contract's prediction sets).
+PREDICTION_FOLDERS = tuple(PREDICTION_SETS)
 #: Sequence assumed when neither the caller nor a dataset.json names one.
 DEFAULT_SEQUENCE = "T1"
 _CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>\d{4})$")
@@ -484,6 +489,7 @@ def extract_features(
     channel: int = 0,
     sequence: str | None = None,
     max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES,
+    cluster: Any = None,
 ):
     """Feature table of every mask in ``masks_dir`` against its image.
 
@@ -494,20 +500,22 @@ def extract_features(
             folders) or a predictions root (``oof``, ``internal_test``, ``external_test``).
         params_file: pyradiomics YAML; default the shipped ``radiomics_fm_t1.yaml``.
         jobs: Worker processes (1 = in this process).
-        dask_address: Address of a Dask distributed scheduler; cases then run there
-            (needs ``dask[distributed]``) and ``jobs`` is ignored.
+        dask_address: Address of a Dask distributed scheduler (``tcp://host:port``);
+            the same as ``cluster=ClusterConfig(scheduler=dask_address)``.
         out_csv: If given, the table is written there atomically.
         channel: nnU-Net channel of the image to use (``CASE_<cccc>``).
         sequence: MR sequence of that channel (default: dataset.json's channel name,
             else ``T1``); T1-only fm_ features are NaN with a note for other sequences.
         max_shape_surface_faces: Per-case cap on the mask surface for pyradiomics' 3-D
             shape class (see :func:`extract_case`); ``None`` = no limit.
+        cluster: ``None`` (or ``scheduler: none``): local processes (``jobs``). A
+            :class:`nnunet_fm.cluster.ClusterConfig` or a ``distributed.Client``: one Dask
+            task per case (needs ``dask[distributed]``; ``jobs`` is ignored); the table
+            is the same as the local path's.
 
     Returns:
         The feature table (pandas DataFrame), one row per mask.
     """
-    from tqdm import tqdm
-
     from nnunet_fm.atomic import write_csv
 
     params_file = Path(params_file) if params_file is not None else default_params_file()
@@ -517,23 +525,11 @@ def extract_features(
         raise ValueError(f"jobs must be >= 1; got {jobs}")
     if max_shape_surface_faces is not None and max_shape_surface_faces < 1:
         raise ValueError(f"max_shape_surface_faces must be >= 1 or None; got {max_shape_surface_faces}")
+    cluster = _cluster_setting(cluster, dask_address)
     tasks = pair_cases(images_dir, masks_dir, channel, sequence)
     names = radiomics_feature_names(params_file)
     started = time.perf_counter()
-    progress = tqdm(total=len(tasks), desc="features", unit="case", disable=None)
-    rows = []
-    try:
-        if dask_address:
-            rows = _run_dask(tasks, str(params_file), dask_address, progress, max_shape_surface_faces)
-        elif jobs == 1 or len(tasks) <= 1:
-            with _SingleThreaded():
-                for task in tasks:
-                    rows.append(_run_task(task, str(params_file), max_shape_surface_faces))
-                    progress.update()
-        else:
-            rows = _run_processes(tasks, str(params_file), jobs, progress, max_shape_surface_faces)
-    finally:
-        progress.close()
+    rows = _extract_rows(tasks, str(params_file), jobs, cluster, max_shape_surface_faces)
     table = assemble_table(rows, names)
     n_failed = int((table["error"] != "").sum())
     LOG.info(
@@ -547,42 +543,56 @@ def extract_features(
     return table
 
 
-def _run_processes(tasks: list[CaseTask], params_file: str, jobs: int, progress,
-                   max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> list[dict]:
-    from concurrent.futures import ProcessPoolExecutor, as_completed
-    from concurrent.futures.process import BrokenProcessPool
-
-    rows = []
-    with ProcessPoolExecutor(max_workers=min(jobs, len(tasks)), initializer=_single_thread_worker) as pool:
-        futures = {pool.submit(_run_task, task, params_file, max_shape_surface_faces): task for task in tasks}
-        for future in as_completed(futures):
-            task = futures[future]
-            try:
-                rows.append(future.result())
-            except BrokenProcessPool as exc:  # a worker died (e.g. out of memory)
-                rows.append({"case_id": task.case_id, "error": f"case {task.case_id}: worker process died ({exc})"})
-            progress.update()
-    return rows
+def _cluster_setting(cluster: Any, dask_address: str | None) -> Any:
+    """The cluster to use: ``cluster``, or the scheduler address ``dask_address`` (not both)."""
+    if not dask_address:
+        return cluster
+    if cluster is not None and getattr(cluster, "scheduler", None) not in ("none", dask_address):
+        raise ValueError(f"dask_address {dask_address!r} and cluster scheduler {cluster.scheduler!r} disagree; "
+                         "give one of them")
+    return str(dask_address)
 
 
-def _run_dask(tasks: list[CaseTask], params_file: str, address: str, progress,
-              max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> list[dict]:
+def _run_task_single_threaded(task: CaseTask, params_file: str,
+                              max_shape_surface_faces: int | None = DEFAULT_MAX_SHAPE_SURFACE_FACES) -> dict:
+    """Dask task: :func:`_run_task` under the same thread limits as a local worker."""
+    with _SingleThreaded():
+        return _run_task(task, params_file, max_shape_surface_faces)
+
+
+def _extract_rows(tasks: list[CaseTask], params_file: str, jobs: int, cluster: Any,
+                  max_shape_surface_faces: int | None) -> list[dict]:
+    """One row per task, in task order: Dask tasks, local processes or this process."""
+    from nnunet_fm.cluster import ClusterConfig, map_items
+    from nnunet_fm.parallel import map_with_progress
+
+    if cluster is not None and not (isinstance(cluster, ClusterConfig) and cluster.kind == "none"):
+        try:
+            import dask.distributed  # noqa: F401 - only to fail with one clear line
+        except ImportError as exc:
+            raise RuntimeError("a Dask cluster needs Dask distributed: pip install 'dask[distributed]' "
+                               "(or nnunet-fm[dask])") from exc
+        run = functools.partial(_run_task_single_threaded, params_file=params_file,
+                                max_shape_surface_faces=max_shape_surface_faces)
+        if isinstance(cluster, str):  # any address Dask accepts (tcp://, tls://, inproc://)
+            with _connect_scheduler(cluster) as client:
+                return map_items(run, tasks, cluster=client, desc="features", item_id=lambda t: t.case_id)
+        return map_items(run, tasks, cluster=cluster, desc="features", item_id=lambda t: t.case_id)
+    run = functools.partial(_run_task, params_file=params_file, max_shape_surface_faces=max_shape_surface_faces)
+    if jobs == 1 or len(tasks) <= 1:
+        with _SingleThreaded():
+            return map_with_progress(run, tasks, 1, "features", task_id=lambda t, i: t.case_id)
+    return map_with_progress(run, tasks, jobs, "features", task_id=lambda t, i: t.case_id,
+                             initializer=_single_thread_worker)
+
+
+def _connect_scheduler(address: str):
+    """A Dask client of the scheduler at ``address``; unreachable is one clear line."""
+    from distributed import Client
+
+    from nnunet_fm.cluster import ClusterStartError
+
     try:
-        from dask.distributed import Client, as_completed
-    except ImportError as exc:
-        raise RuntimeError(
-            "--dask-address needs Dask distributed: pip install 'dask[distributed]' (or nnunet-fm[dask])"
-        ) from exc
-    rows = []
-    with Client(address) as client:
-        futures = client.map(_run_task, tasks, params_file=params_file,
-                             max_shape_surface_faces=max_shape_surface_faces, pure=False)
-        by_key = {future.key: task for future, task in zip(futures, tasks)}
-        for future in as_completed(futures):
-            task = by_key[future.key]
-            try:
-                rows.append(future.result())
-            except Exception as exc:  # noqa: BLE001 - a lost worker fails that case only
-                rows.append({"case_id": task.case_id, "error": f"case {task.case_id}: dask task failed ({exc})"})
-            progress.update()
-    return rows
+        return Client(address)
+    except OSError as exc:
+        raise ClusterStartError(f"dask_address {address}: cannot reach the Dask scheduler ({exc})") from exc

@@ -3,9 +3,9 @@
 Files are matched by case id, the file name without its volume suffix
 (``SIJ_1_0001.nii.gz`` -> ``SIJ_1_0001``). Every prediction needs a reference. A reference
 without a prediction is an error that names the cases (``missing="error"``, the default),
-or is skipped and reported (``missing="skip"``). Cases run
-in a process pool; the per-case table has the columns of
-:data:`nnunet_fm.seg_metrics.CSV_COLUMNS` (ARCHITECTURE.md section 4).
+or is skipped and reported (``missing="skip"``). Cases run in a process pool or as
+Dask tasks (:func:`nnunet_fm.cluster.map_items`); the per-case table has the columns
+of :data:`nnunet_fm.seg_metrics.CSV_COLUMNS` (ARCHITECTURE.md section 4).
 
 Summaries:
 
@@ -171,7 +171,7 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
                      nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM, jobs: int = 1,
                      geometry_tolerance: float = GEOMETRY_TOLERANCE, progress: bool = True,
                      missing: str = "error", lesion_overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION,
-                     lesions_csv: str | os.PathLike | None = None):
+                     lesions_csv: str | os.PathLike | None = None, cluster: Any = None):
     """Evaluate every case of two mask folders.
 
     Args:
@@ -186,6 +186,9 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
             (:func:`pair_case_files`).
         lesion_overlap_fraction: Lesion detection threshold (fraction of a lesion's voxels).
         lesions_csv: Where to write the per-lesion table (``LESION_COLUMNS``; ``None``: not written).
+        cluster: ``None`` (or ``scheduler: none``): ``jobs`` local processes. A
+            :class:`nnunet_fm.cluster.ClusterConfig` or a ``distributed.Client``: one Dask
+            task per case; the tables are the same as the local path's.
 
     Returns:
         pandas DataFrame with one row per evaluated case, columns ``CSV_COLUMNS``,
@@ -204,9 +207,10 @@ def evaluate_folders(pred_dir: str | os.PathLike, ref_dir: str | os.PathLike,
                     len(skipped) + len(pairs), pred_dir, _names(skipped))
     tasks = [(case_id, str(ref), str(pred), nsd_tolerance_mm, geometry_tolerance, lesion_overlap_fraction)
              for case_id, ref, pred in pairs]
-    from nnunet_fm.parallel import map_with_progress
+    from nnunet_fm.cluster import map_items
 
-    results = map_with_progress(_evaluate_star, tasks, jobs, "evaluate-seg", progress)
+    results = map_items(_evaluate_star, tasks, cluster=cluster, jobs=jobs, desc="evaluate-seg",
+                        item_id=lambda task: task[0], progress=progress)
     frame = pd.DataFrame([row for row, _ in results], columns=list(CSV_COLUMNS))
     lesions = pd.DataFrame([lesion for _, case_lesions in results for lesion in case_lesions],
                            columns=list(LESION_COLUMNS))

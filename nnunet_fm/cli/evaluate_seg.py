@@ -6,14 +6,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+from nnunet_fm.cli.settings import (add_config_argument, add_scheduler_argument, cluster_fields, consumed_fields,
+                                    resolve_config)
 
 LOG = logging.getLogger(__name__)
 
 #: Flag -> config field it overrides (``--jobs`` is the run's worker count, nnunet.num_processes).
-CONFIG_FLAGS = {"jobs": "nnunet.num_processes"}
+CONFIG_FLAGS = {"jobs": "nnunet.num_processes", "scheduler": "cluster.scheduler"}
 #: Config fields this verb uses.
-CONSUMES = consumed_fields(CONFIG_FLAGS)
+CONSUMES = consumed_fields(CONFIG_FLAGS, *cluster_fields())
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -52,6 +53,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--n-boot", type=positive_int, default=2000,
                         help="bootstrap resamples for the CI (default 2000)")
     parser.add_argument("--seed", type=int_in_range(0, 2 ** 32 - 1), default=0, help="bootstrap seed (default 0)")
+    add_scheduler_argument(parser)
     add_config_argument(parser, "nnunet")
     return parser
 
@@ -72,12 +74,12 @@ def study_stage(config, paths):
     return Stage("evaluate_segmentation", commands, outputs)
 
 
-def _jobs(args: argparse.Namespace) -> int:
+def _jobs(args: argparse.Namespace, config) -> int:
     """``--jobs``, else the config's worker count, else 1 (no config: one process)."""
     if args.jobs is not None and args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1; got {args.jobs}")
     if args.jobs is not None or args.config is not None:
-        return resolve_config(args, CONFIG_FLAGS).nnunet.num_processes
+        return config.nnunet.num_processes
     return 1
 
 
@@ -90,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     from nnunet_fm.seg_metrics import DEFAULT_NSD_TOLERANCE_MM
 
     tolerance = DEFAULT_NSD_TOLERANCE_MM if args.nsd_tolerance_mm is None else args.nsd_tolerance_mm
-    jobs = _jobs(args)
+    config = resolve_config(args, CONFIG_FLAGS)
+    jobs = _jobs(args, config)
     folds = read_folds(args.cases) if args.cases is not None else None
     if folds is not None:  # fail before the slow part
         pairs, _ = pair_case_files(args.pred, args.ref, args.missing)
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"{len(unknown)} case(s) are not in {args.cases}: {', '.join(unknown[:20])}")
     lesions_csv = args.lesions or args.out.with_name(f"{args.out.stem}{LESIONS_SUFFIX}.csv")
     per_case = evaluate_folders(args.pred, args.ref, args.out, tolerance, jobs, missing=args.missing,
-                                lesion_overlap_fraction=args.lesion_overlap_fraction, lesions_csv=lesions_csv)
+                                lesion_overlap_fraction=args.lesion_overlap_fraction, lesions_csv=lesions_csv,
+                                cluster=config.cluster)
     summary = summarise(per_case, folds, args.n_boot, args.seed, tolerance)
     target = args.summary or args.out.with_name(f"{args.out.stem}_summary.json")
     # record where the inputs came from without the machine's directory layout

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from nnunet_fm.cli.settings import add_config_argument, consumed_fields, resolve_config
+from nnunet_fm.cli.settings import (add_config_argument, add_scheduler_argument, cluster_fields, consumed_fields,
+                                    resolve_config)
 
 #: Flag -> config field it overrides.
-CONFIG_FLAGS = {"params": "features.params_file", "jobs": "features.jobs", "dask_address": "features.dask_address"}
+CONFIG_FLAGS = {"params": "features.params_file", "jobs": "features.jobs", "dask_address": "features.dask_address",
+                "scheduler": "cluster.scheduler"}
 #: Config fields this verb uses.
-CONSUMES = consumed_fields(CONFIG_FLAGS)
+CONSUMES = consumed_fields(CONFIG_FLAGS, *cluster_fields())
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -38,7 +40,9 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="MR sequence of that channel (default: dataset.json's channel name, else T1); "
                              "T1-only fm_ features are NaN with a note for other sequences")
     parser.add_argument("--dask-address", default=None,
-                        help="run cases on this Dask distributed scheduler instead (default: the config's)")
+                        help="run cases on this Dask scheduler (tcp://host:port), the same as --scheduler "
+                             "tcp://host:port (default: the config's features.dask_address)")
+    add_scheduler_argument(parser)
     add_config_argument(parser, "features")
     return parser
 
@@ -74,10 +78,12 @@ def run(args: argparse.Namespace) -> int:
 
     from classifiers.feature_extraction import extract_features
 
-    settings = resolve_config(args, CONFIG_FLAGS).features  # validates the ranges
+    config = resolve_config(args, CONFIG_FLAGS)  # validates the ranges
+    settings = config.features
     table = extract_features(
         args.images, args.masks, params_file=settings.params_file, jobs=settings.jobs,
         dask_address=settings.dask_address, out_csv=args.out, channel=args.channel, sequence=args.sequence,
+        cluster=config.cluster,
     )
     failed = int((table["error"] != "").sum())
     log = logging.getLogger("nnunet_fm.cli.features")

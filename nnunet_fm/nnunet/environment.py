@@ -127,19 +127,26 @@ def apply_environment(env: dict[str, str]) -> None:
     LOG.debug("nnU-Net environment: %s", {k: env[k] for k in NNUNET_VARIABLES if k in env})
 
 
+def current_environment() -> dict[str, str]:
+    """nnU-Net's variables as set in this process now (inside :func:`nnunet_workspace`).
+
+    A stage that runs nnU-Net work in other processes (Dask workers) sends this mapping
+    along and applies it there with :func:`applied_environment`.
+    """
+    return {key: os.environ[key] for key in NNUNET_VARIABLES if key in os.environ}
+
+
 @contextlib.contextmanager
-def nnunet_workspace(config: NnunetConfig, folders: NnunetFolders,
-                     compile_network: bool = False) -> Iterator[dict[str, str]]:
-    """Apply nnU-Net's environment for the ``with`` block only; yields it (for subprocesses).
+def applied_environment(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """Apply an nnU-Net environment mapping for the ``with`` block only; yields it.
 
     ``os.environ``'s nnU-Net variables and the nnunetv2 module copies patched by
     :func:`apply_environment` are restored on exit, also after an exception, so nothing
-    leaks into the caller (or into the next test). Nesting is fine: each level restores
-    what it found.
+    leaks into the caller (or into the next task of a worker). Nesting is fine: each
+    level restores what it found.
     """
     saved_env = {key: os.environ.get(key) for key in NNUNET_VARIABLES}
     saved_copies = _module_copies()
-    env = nnunet_environment(config, folders, compile_network)
     try:
         apply_environment(env)
         yield env
@@ -154,6 +161,17 @@ def nnunet_workspace(config: NnunetConfig, folders: NnunetFolders,
         for (name, attribute), value in restore.items():
             if name in sys.modules:
                 setattr(sys.modules[name], attribute, value)
+
+
+@contextlib.contextmanager
+def nnunet_workspace(config: NnunetConfig, folders: NnunetFolders,
+                     compile_network: bool = False) -> Iterator[dict[str, str]]:
+    """Apply nnU-Net's environment for the ``with`` block only; yields it (for subprocesses).
+
+    See :func:`applied_environment` for what is restored on exit.
+    """
+    with applied_environment(nnunet_environment(config, folders, compile_network)) as env:
+        yield env
 
 
 def _import_default() -> int:

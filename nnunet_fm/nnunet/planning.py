@@ -8,7 +8,7 @@ patch shrunk to a voxel budget, its topology recomputed by nnU-Net's own
 ``get_pool_and_conv_props`` (so the patch is divisible by the strides for any input),
 then the batch size. Only the configuration the profile trains is preprocessed.
 
-Call :func:`nnunet_fm.nnunet.environment.configure` first.
+Run inside :func:`nnunet_fm.nnunet.environment.nnunet_workspace`.
 """
 
 from __future__ import annotations
@@ -467,10 +467,3 @@ def _profile_stamp(plans_file: Path) -> Any:
         return json.loads(plans_file.read_text()).get("nnunet_fm_profile")
     except (OSError, ValueError):
         return None
-
-
-def remove_preprocessed(preprocessed_dataset: Path, data_identifier: str) -> None:
-    """Delete one preprocessed data folder (used when a profile changes)."""
-    folder = preprocessed_dataset / data_identifier
-    if folder.is_dir():
-        shutil.rmtree(folder)

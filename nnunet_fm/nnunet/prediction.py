@@ -7,12 +7,15 @@
   folds' logits and divides by the number of folds).
 
 Models are loaded with ``nnUNetPredictor.manual_initialization`` (no trainer lookup by
-name). Masks are written as uint8 NIfTI on the source image's exact grid. Call
-:func:`nnunet_fm.nnunet.environment.configure` first.
+name). Masks are written as uint8 NIfTI on the source image's exact grid. With a cluster
+(:mod:`nnunet_fm.cluster`) the cases are split into one contiguous chunk per worker; a
+chunk loads the fold models once and writes its masks as the local path does. Run inside
+:func:`nnunet_fm.nnunet.environment.nnunet_workspace`.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -23,16 +26,18 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Optional, Sequence
 
+from nnunet_fm.contract import PREDICTION_SETS, SET_FOLDERS
+from nnunet_fm.contract import TEST_SETS as CONTRACT_TEST_SETS
 from nnunet_fm.nnunet.planning import dataset_name_for, validate_splits
 from nnunet_fm.nnunet.profiles import Profile, get_profile
-from nnunet_fm.nnunet.training import FINAL_CHECKPOINT, model_folder
+from nnunet_fm.nnunet.training import FINAL_CHECKPOINT, model_folder, uses_cluster
 
 LOG = logging.getLogger(__name__)
 
-#: Raw image folder -> prediction subfolder (ARCHITECTURE.md section 3).
-TEST_SETS = {"imagesTs": "internal_test", "imagesExt": "external_test"}
+#: Raw image folder -> prediction subfolder of each test set (from the file contract).
+TEST_SETS = {SET_FOLDERS[name][0]: name for name in CONTRACT_TEST_SETS}
 
 
 @dataclass
@@ -323,8 +328,8 @@ def load_splits(dataset_id: int) -> list[dict]:
 
 def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathLike,
                 folds: Sequence[int] = (0, 1, 2, 3, 4), device: str = "cpu", mirroring: bool | None = None,
-                num_threads: int = 2, subsets: Sequence[str] = ("oof", "internal_test", "external_test"),
-                reuse_preprocessed: bool = True) -> PredictionReport:
+                num_threads: int = 2, subsets: Sequence[str] = tuple(PREDICTION_SETS),
+                reuse_preprocessed: bool = True, cluster: Any = None) -> PredictionReport:
     """Write OOF masks for ``imagesTr`` and fold-ensemble masks for ``imagesTs``/``imagesExt``.
 
     All folds' weights are loaded once. Each test case is read and preprocessed once and
@@ -343,6 +348,10 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
         num_threads: Sliding-window tiles predicted at once (one torch thread each).
         subsets: Which outputs to write.
         reuse_preprocessed: Read OOF cases from nnU-Net's preprocessed data when possible.
+        cluster: ``None`` (or ``scheduler: none``): in this process. A
+            :class:`nnunet_fm.cluster.ClusterConfig` or a ``distributed.Client``: one
+            chunk of cases per worker (one GPU each on CUDA), each chunk loading the
+            fold models once (:func:`predict_chunk`); the workers must see the folders.
 
     Raises:
         ValueError: A case would be predicted by a model that trained on it.
@@ -368,16 +377,57 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
                       for case, files in cases.items()]
     LOG.info("predicting %d case(s) with %s (mirroring %s) into %s", len(tasks), model_dir.name,
              "on" if mirroring else "off", out_dir)
-    start = time.perf_counter()
-    models = load_fold_models(model_dir, list(folds), device, mirroring, profile.tile_step_size,
-                              tile_workers=num_threads)
-    report.model_load_seconds = time.perf_counter() - start
-    with tqdm(total=len(tasks), desc="nnU-Net predict", unit="case") as progress:
-        run_pipeline(models, tasks, report, num_threads, progress)
+    if uses_cluster(cluster):
+        _predict_on_cluster(tasks, model_dir, list(folds), device, mirroring, profile.tile_step_size, num_threads,
+                            cluster, report)
+    else:
+        start = time.perf_counter()
+        models = load_fold_models(model_dir, list(folds), device, mirroring, profile.tile_step_size,
+                                  tile_workers=num_threads)
+        report.model_load_seconds = time.perf_counter() - start
+        with tqdm(total=len(tasks), desc="nnU-Net predict", unit="case") as progress:
+            run_pipeline(models, tasks, report, num_threads, progress)
     for subset, stats in report.summary().items():
         if isinstance(stats, dict) and stats.get("n_cases"):
             LOG.info("%s: %d case(s), %.2f s/case", subset, stats["n_cases"], stats["mean_s_per_case"])
     return report
+
+
+def predict_chunk(tasks: list[CaseTask], env: dict[str, str], model_dir: Path, folds: Sequence[int], device: str,
+                  mirroring: bool, tile_step_size: float, num_threads: int) -> list[tuple[float, float]]:
+    """A Dask task: predict a chunk of cases with the fold models loaded once.
+
+    Returns:
+        Per case, in order: ``(seconds for the case, seconds to load the models)``.
+    """
+    from nnunet_fm.nnunet.environment import applied_environment
+
+    with applied_environment(env):
+        start = time.perf_counter()
+        models = load_fold_models(model_dir, folds, device, mirroring, tile_step_size, tile_workers=num_threads)
+        load_seconds = time.perf_counter() - start
+        report = PredictionReport()
+        run_pipeline(models, tasks, report, num_threads)
+    return [(report.seconds_per_case[t.subset][t.case_id], load_seconds) for t in tasks]
+
+
+def _predict_on_cluster(tasks: list[CaseTask], model_dir: Path, folds: list[int], device: str, mirroring: bool,
+                        tile_step_size: float, num_threads: int, cluster: Any, report: PredictionReport) -> None:
+    from nnunet_fm.cluster import map_chunks
+    from nnunet_fm.nnunet.environment import current_environment
+
+    for fold in folds:  # fail here, not on every worker
+        checkpoint = model_dir / f"fold_{fold}" / FINAL_CHECKPOINT
+        if not checkpoint.is_file():
+            raise FileNotFoundError(f"{checkpoint} is missing: train fold {fold} first")
+    chunk = functools.partial(predict_chunk, env=current_environment(), model_dir=model_dir, folds=folds,
+                              device=device, mirroring=mirroring, tile_step_size=tile_step_size,
+                              num_threads=num_threads)
+    timings = map_chunks(chunk, tasks, cluster=cluster, desc="nnU-Net predict", item_id=lambda t: t.case_id,
+                         gpu=device == "cuda")
+    for task, (seconds, load_seconds) in zip(tasks, timings):
+        report.add(task.subset, task.case_id, seconds)
+        report.model_load_seconds = max(report.model_load_seconds, load_seconds)
 
 
 def _oof_tasks(dataset_id: int, model_dir: Path, raw_dataset: Path, folds: Sequence[int], ending: str,

@@ -5,7 +5,7 @@ They are instantiated directly (never looked up by name: nnU-Net's lookup import
 :func:`nnunet_fm.nnunet.training.train_fold` may override on the instance before
 ``initialize()`` (nnU-Net builds the optimizer and poly schedule there).
 
-Import this module only after :func:`nnunet_fm.nnunet.environment.configure`.
+Import this module only inside :func:`nnunet_fm.nnunet.environment.nnunet_workspace`.
 """
 
 from __future__ import annotations

@@ -2,11 +2,16 @@
 
 A fold with ``checkpoint_final.pth`` is finished and skipped unless ``force``; a fold
 with ``checkpoint_latest.pth`` resumes from it (the trainer writes it every
-``profile.save_every`` epochs). Call :func:`nnunet_fm.nnunet.environment.configure` first.
+``profile.save_every`` epochs). Run inside :func:`nnunet_fm.nnunet.environment.nnunet_workspace`.
+
+With a cluster (:mod:`nnunet_fm.cluster`) each fold is one Dask task: folds train
+concurrently on the workers (one GPU each on CUDA), and a fold whose worker died is
+rescheduled and resumes from its ``checkpoint_latest.pth``.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import random
@@ -14,7 +19,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from nnunet_fm.nnunet.planning import dataset_name_for, verify_splits_copy
 from nnunet_fm.nnunet.profiles import Profile, get_profile
@@ -137,11 +142,68 @@ def train_fold(dataset_id: int, profile: str | Profile, fold: int, device: str =
 
 
 def train_folds(dataset_id: int, profile: str | Profile, folds: Sequence[int], device: str = "cpu",
-                force: bool = False, seed: int = 2024, num_threads: int | None = 2) -> list[FoldResult]:
-    """Train several folds in order, with a progress bar over folds (stderr)."""
+                force: bool = False, seed: int = 2024, num_threads: int | None = 2,
+                cluster: Any = None) -> list[FoldResult]:
+    """Train several folds: in order here, or concurrently as one Dask task per fold.
+
+    Args:
+        dataset_id, profile, device, force, seed, num_threads: As in :func:`train_fold`.
+        folds: Fold indices.
+        cluster: ``None`` or a ``ClusterConfig`` with ``scheduler: none``: one fold after
+            another in this process (progress bar over folds, stderr). A
+            :class:`nnunet_fm.cluster.ClusterConfig` (a client is opened and closed
+            here) or a ``distributed.Client``: one task per fold, asking for one GPU
+            when ``device`` is ``cuda``; the workers must see the nnU-Net folders.
+    """
+    if uses_cluster(cluster):
+        return _train_folds_on_cluster(dataset_id, get_profile(profile), folds, device, force, seed, num_threads,
+                                       cluster)
     from tqdm import tqdm
 
     results = []
     for fold in tqdm(list(folds), desc="nnU-Net folds", unit="fold"):
         results.append(train_fold(dataset_id, profile, fold, device, force, seed, num_threads))
+    return results
+
+
+def uses_cluster(cluster: Any) -> bool:
+    """True for a Dask client or a ``ClusterConfig`` whose scheduler is not ``none``."""
+    if cluster is None:
+        return False
+    from nnunet_fm.cluster import ClusterConfig
+
+    return not isinstance(cluster, ClusterConfig) or cluster.kind != "none"
+
+
+def train_fold_task(fold: int, env: dict[str, str], dataset_id: int, profile: Profile, device: str, seed: int,
+                    num_threads: int | None) -> FoldResult:
+    """One fold in a Dask worker, inside the driver's nnU-Net environment.
+
+    A finished fold is skipped and an interrupted one resumes from its latest
+    checkpoint (:func:`train_fold`), so a rerun after a worker died continues the fold.
+    """
+    from nnunet_fm.nnunet.environment import applied_environment
+
+    with applied_environment(env):
+        return train_fold(dataset_id, profile, fold, device, False, seed, num_threads)
+
+
+def _train_folds_on_cluster(dataset_id: int, profile: Profile, folds: Sequence[int], device: str, force: bool,
+                            seed: int, num_threads: int | None, cluster: Any) -> list[FoldResult]:
+    import contextlib
+
+    from nnunet_fm.cluster import ClusterConfig, open_client, run_folds_on_cluster
+    from nnunet_fm.nnunet.environment import current_environment
+
+    if force:  # cleared here, not in the task: a rerun after a worker died must resume, not restart
+        for fold in folds:
+            shutil.rmtree(model_folder(dataset_id, profile) / f"fold_{int(fold)}", ignore_errors=True)
+    task = functools.partial(train_fold_task, env=current_environment(), dataset_id=dataset_id, profile=profile,
+                             device=device, seed=seed, num_threads=num_threads)
+    gpu = device == "cuda"
+    with contextlib.ExitStack() as stack:
+        client = stack.enter_context(open_client(cluster, gpu=gpu)) if isinstance(cluster, ClusterConfig) else cluster
+        results = run_folds_on_cluster(client, task, list(folds), gpu=gpu)
+    for result in results:
+        LOG.info("fold %d: %s on the cluster (%.1f s)", result.fold, result.status, result.seconds)
     return results

@@ -47,7 +47,7 @@ def test_every_stage_ran_and_recorded_time_and_memory(tiny_run):
     _, _, run = tiny_run
     stages = json.loads((run / "stages.json").read_text())["stages"]
     assert list(stages) == ["synth", "convert", "train", "predict", "evaluate_segmentation", "features",
-                            "classify", "roc", "reader_study", "report"]
+                            "classify", "roc", "feature_study", "reader_study", "report"]
     for name, record in stages.items():
         assert record["done"] is True, name
         assert record["time_s"] > 0 and record["peak_memory_mb"] > 10, name
@@ -73,6 +73,19 @@ def test_summary_names_the_data_and_holds_the_headline_figures(tiny_run):
                                                        "expert_unassisted", "expert_assisted"}
     provenance = json.loads((run / "provenance.json").read_text())
     assert provenance["seeds"]["nnunet"] == 7 and provenance["versions"]["nnunetv2"] == "2.8.1"
+    assert provenance["seeds"]["report"] == 31415 and provenance["seeds"]["uses_report_seed"] is False
+    assert json.loads((run / "reader_study" / "reader_study.json").read_text())["simulated"] is True
+
+
+def test_the_run_folder_holds_the_dataset_tables_and_the_ceiling(tiny_run):
+    root, _, run = tiny_run
+    dataset = root / "work" / "tiny" / "nnUNet_raw" / "Dataset501_SIJFM"
+    for name in ("cases.csv", "dataset_meta.json"):
+        assert (run / "dataset" / name).read_bytes() == (dataset / name).read_bytes(), name
+    ceiling = json.loads((run / "dataset" / "ceiling.json").read_text())
+    assert set(ceiling["by_set"]) == {"training", "internal_test", "external_test"}
+    assert 0.5 < ceiling["model"]["all"] < 1
+    assert sum(entry["n"] for entry in ceiling["by_set"].values()) == len((dataset / "cases.csv").read_text().splitlines()) - 1
 
 
 def test_report_table_is_complete_and_labelled_synthetic(tiny_run):

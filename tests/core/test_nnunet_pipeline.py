@@ -73,47 +73,50 @@ def tiny(tmp_path_factory):
     """A tiny raw dataset, planned and preprocessed with the ``test`` profile."""
     pytest.importorskip("nnunetv2")
     from nnunet_fm.config import NnunetConfig
-    from nnunet_fm.nnunet.environment import NnunetFolders, configure
+    from nnunet_fm.nnunet.environment import NnunetFolders, nnunet_workspace
 
     base = tmp_path_factory.mktemp("nnunet")
     raw = base / "nnUNet_raw"
     write_tiny_raw_dataset(raw)
     folders = NnunetFolders.from_raw(raw)
     config = NnunetConfig(profile="quick", num_processes=1, num_processes_da=0)
-    env = configure(config, folders)
-    from nnunet_fm.nnunet.planning import plan_and_preprocess
+    with nnunet_workspace(config, folders) as env:  # restored after the module's tests
+        from nnunet_fm.nnunet.planning import plan_and_preprocess
 
-    planning = plan_and_preprocess(DATASET_ID, "test", num_processes=1, check_integrity=False)
-    return {"base": base, "raw": raw, "folders": folders, "env": env, "planning": planning, "config": config}
+        planning = plan_and_preprocess(DATASET_ID, "test", num_processes=1, check_integrity=False)
+        yield {"base": base, "raw": raw, "folders": folders, "env": env, "planning": planning, "config": config}
 
 
 def test_environment_comes_from_config_not_shell(tmp_path, monkeypatch):
     pytest.importorskip("nnunetv2")
     from nnunet_fm.config import NnunetConfig
-    from nnunet_fm.nnunet.environment import NnunetFolders, configure
+    from nnunet_fm.nnunet.environment import NnunetFolders, nnunet_workspace
 
     monkeypatch.setenv("nnUNet_raw", "/shell/value/raw")
     monkeypatch.setenv("nnUNet_def_n_proc", "8")
     monkeypatch.setenv("nnUNet_n_proc_DA", "12")
     monkeypatch.setenv("nnUNet_compile", "true")
-    # nnunetv2 imported before configure(): its import-time copies must still be patched.
+    # nnunetv2 imported before the workspace: its import-time copies must still be patched.
     import nnunetv2.configuration
     import nnunetv2.inference.predict_from_raw_data as predict_module
 
     monkeypatch.setattr(nnunetv2.configuration, "default_num_processes", 8)
     monkeypatch.setattr(predict_module, "default_num_processes", 8)
     raw = tmp_path / "nnUNet_raw"
-    env = configure(NnunetConfig(num_processes=1, num_processes_da=0), NnunetFolders.from_raw(raw))
-    assert os.environ["nnUNet_raw"] == str(raw.resolve())
-    assert os.environ["nnUNet_preprocessed"] == str(tmp_path.resolve() / "nnUNet_preprocessed")
-    assert os.environ["nnUNet_results"] == str(tmp_path.resolve() / "nnUNet_results")
-    assert env["nnUNet_def_n_proc"] == "1" and os.environ["nnUNet_n_proc_DA"] == "0"
-    assert os.environ["nnUNet_compile"] == "false"
-    from nnunetv2.paths import nnUNet_raw
+    with nnunet_workspace(NnunetConfig(num_processes=1, num_processes_da=0), NnunetFolders.from_raw(raw)) as env:
+        assert os.environ["nnUNet_raw"] == str(raw.resolve())
+        assert os.environ["nnUNet_preprocessed"] == str(tmp_path.resolve() / "nnUNet_preprocessed")
+        assert os.environ["nnUNet_results"] == str(tmp_path.resolve() / "nnUNet_results")
+        assert env["nnUNet_def_n_proc"] == "1" and os.environ["nnUNet_n_proc_DA"] == "0"
+        assert os.environ["nnUNet_compile"] == "false"
+        from nnunetv2.paths import nnUNet_raw
 
-    assert nnunetv2.configuration.default_num_processes == 1
-    assert predict_module.default_num_processes == 1
-    assert str(nnUNet_raw) == str(raw.resolve())
+        assert nnunetv2.configuration.default_num_processes == 1
+        assert predict_module.default_num_processes == 1
+        assert str(nnUNet_raw) == str(raw.resolve())
+    # the shell's values are back after the block
+    assert os.environ["nnUNet_raw"] == "/shell/value/raw" and os.environ["nnUNet_n_proc_DA"] == "12"
+    assert nnunetv2.configuration.default_num_processes == 8
 
 
 def test_splits_copied_and_verified(tiny):

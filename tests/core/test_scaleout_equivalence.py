@@ -254,3 +254,23 @@ def test_prediction_on_dask_refuses_a_missing_fold_before_submitting(client, tin
     with pytest.raises(FileNotFoundError, match="fold_4"):
         predict_all(tiny_nnunet["dataset_id"], TEST, tmp_path / "p", folds=[4], subsets=("internal_test",),
                     cluster=client)
+
+
+def test_cli_scheduler_flag_reaches_evaluation_and_features(client, masks, tmp_path):
+    """``--scheduler tcp://...`` on ``evaluate-seg`` and ``features`` runs the cases there, same files."""
+    from nnunet_fm.cli import main
+
+    images, refs, preds = masks
+    address = client.scheduler.address
+    assert address.startswith("tcp://")
+    for name, extra in (("local", []), ("dask", ["--scheduler", address])):
+        assert main(["evaluate-seg", "--pred", str(preds), "--ref", str(refs), "--out",
+                     str(tmp_path / name / "seg.csv"), *extra]) == 0
+        assert main(["features", "--images", str(images), "--masks", str(refs), "--out",
+                     str(tmp_path / name / "features.csv"), "--jobs", "1", *extra]) == 0
+    for file in ("seg.csv", "seg_lesions.csv", "features.csv"):
+        assert (tmp_path / "dask" / file).read_bytes() == (tmp_path / "local" / file).read_bytes(), file
+    # a bad scheduler is refused before any work, naming the flag
+    assert main(["features", "--images", str(images), "--masks", str(refs), "--out", str(tmp_path / "x.csv"),
+                 "--scheduler", "mars"]) == 1
+    assert not (tmp_path / "x.csv").exists()

@@ -50,7 +50,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     raw = Path(args.raw).resolve() if args.raw else work / "nnUNet_raw"
     found = sorted(raw.glob(dataset_folder_prefix(args.dataset_id) + "*"))
     if not found:
-        raise SystemExit(f"{raw}/{dataset_folder_prefix(args.dataset_id)}* missing: run benchmarks/bench_quick_profile.py first")
+        raise SystemExit(f"{raw}/{dataset_folder_prefix(args.dataset_id)}* missing: "
+                         "run benchmarks/bench_quick_profile.py first")
     dataset = found[0]
 
     from nnunet_fm.config import NnunetConfig

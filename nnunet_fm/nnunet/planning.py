@@ -18,7 +18,6 @@ import hashlib
 import io
 import json
 import logging
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path

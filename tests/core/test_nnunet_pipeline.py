@@ -227,7 +227,8 @@ def test_tiled_predictor_matches_nnunet_predictor(tiny, tmp_path):
                                 perform_everything_on_device=False, device=torch.device("cpu"), verbose=False,
                                 allow_tqdm=False)
     reference.manual_initialization(models.predictor.network, models.predictor.plans_manager,
-                                    models.predictor.configuration_manager, [models.parameters[0], models.parameters[1]],
+                                    models.predictor.configuration_manager,
+                                    [models.parameters[0], models.parameters[1]],
                                     models.predictor.dataset_json, "nnUNetTrainerFMQuick", None)
     files = next(iter(list_cases(tiny["raw"] / DATASET_NAME / "imagesTs").values()))
     data, _ = preprocess_case(models.predictor, files)

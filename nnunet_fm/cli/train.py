@@ -45,18 +45,10 @@ def add_common_nnunet_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def training_profile(nn):
-    """The profile of ``nn`` with the config's planning/validation overrides applied."""
-    from dataclasses import replace
-
+    """The profile of ``nn`` with every config override applied (one place: ``resolve_profile``)."""
     from nnunet_fm.nnunet.profiles import resolve_profile
 
-    profile = resolve_profile(nn)
-    if nn.patch_voxel_budget is not None and profile.is_default_plan:
-        raise ValueError(f"nnunet.patch_voxel_budget ({nn.patch_voxel_budget}) shapes a derived plan; the "
-                         f"{profile.name} profile trains nnU-Net's plan unchanged: leave it unset or use --profile quick")
-    changes = {name: getattr(nn, name) for name in ("patch_voxel_budget", "val_iterations_per_epoch")
-               if getattr(nn, name) is not None and getattr(profile, name) != getattr(nn, name)}
-    return replace(profile, **changes) if changes else profile
+    return resolve_profile(nn)
 
 
 def workspace_from_args(args: argparse.Namespace, config):

@@ -209,4 +209,11 @@ def resolve_profile(config: NnunetConfig, profile: str | Profile | None = None) 
         changes["num_epochs"] = config.num_epochs
     if config.iterations_per_epoch is not None:
         changes["iterations_per_epoch"] = config.iterations_per_epoch
+    if config.val_iterations_per_epoch is not None:
+        changes["val_iterations_per_epoch"] = config.val_iterations_per_epoch
+    if config.patch_voxel_budget is not None:
+        if chosen.is_default_plan:
+            raise ValueError(f"nnunet.patch_voxel_budget ({config.patch_voxel_budget}) shapes a derived plan; the "
+                             f"{chosen.name} profile trains nnU-Net's plan unchanged: leave it unset or use --profile quick")
+        changes["patch_voxel_budget"] = config.patch_voxel_budget
     return replace(chosen, **changes) if changes else chosen

@@ -58,6 +58,15 @@ def _peak_rss_mb() -> float:
     return max(own, children) / 1024.0  # ru_maxrss is KiB on Linux
 
 
+def _cpu_seconds() -> float:
+    """CPU time (user + system) of this process and its waited-for children (s)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    return total
+
+
 #: An entry point: argument list -> exit code (0 = success), e.g. ``nnunet_fm.cli.main``.
 EntryPoint = Callable[[Sequence[str]], int]
 
@@ -78,6 +87,7 @@ def _stage_child(stage: Stage, result_file: str, verbosity: Sequence[str], entry
     except BaseException as exc:  # the parent reports it; the child must not hang
         record["error"] = f"{type(exc).__name__}: {exc}"
     record["peak_memory_mb"] = _peak_rss_mb()
+    record["cpu_s"] = _cpu_seconds()
     write_json(result_file, record)
 
 
@@ -163,6 +173,7 @@ def run_stages(
             "done": True,
             "time_s": round(elapsed, 2),
             "peak_memory_mb": round(float(result.get("peak_memory_mb", float("nan"))), 1),
+            "cpu_s": round(float(result.get("cpu_s", float("nan"))), 2),
         }
         write_json(state_file, state)
         LOG.info("stage %s: done in %.1f s", stage.name, elapsed)

@@ -45,7 +45,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--cases", required=True, metavar="CSV", help="cases.csv of the nnU-Net raw dataset")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--seed", type=int, default=None,
-                        help=f"random_state of search, folds and models (default: the config's, {defaults.seed})")
+                        help="random_state of search, folds and models (default: the config's, i.e. seeds.report)")
     parser.add_argument("--inner-cv-folds", type=int, default=None, metavar="K",
                         help=f"inner cross-validation folds (default: the config's, {defaults.inner_cv_folds})")
     parser.add_argument("--n-iter", type=int, default=None, metavar="N",

@@ -139,19 +139,7 @@ def plot_roc(
             ax.set_title(title)
         ax.legend(loc="lower right", fontsize="small", frameon=True)
         fig.tight_layout()
-        written = []
-        for path in (png_path, svg_path):
-            if path is None:
-                continue
-            path = Path(path)
-            fmt = path.suffix.lstrip(".").lower() or "png"
-            # SVG: text kept as text (editable, searchable) and no timestamp, so the same
-            # inputs give the same file
-            with atomic_path(path) as tmp, plt.rc_context({"svg.fonttype": "none"}):
-                fig.savefig(tmp, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
-            written.append(path)
-            LOG.info("wrote %s", path)
-        return written
+        return _save(fig, plt, png_path, svg_path)
     finally:
         plt.close(fig)
 

@@ -5,6 +5,11 @@ a real-looking series: oblique ImageOrientationPatient, one ImagePositionPatient
 slice, identifying tags to pseudonymise, and file names in a shuffled order (readers
 must sort slices by position, not by name). UIDs are derived from a seed so the same
 seed writes byte-identical files.
+
+The Modality LUT (rescale intercept 0, slope 1, type US) is always written explicitly:
+left out, GDCM decides whether to add it from a process-global flag that ITK switches on
+at the first DICOM read in the process and never off, so a series written after any
+DICOM read would differ from one written by a fresh process (e.g. a spawn pool worker).
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ import numpy as np
 
 #: SOP class of classic single-frame MR images.
 MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
+
+#: Identity Modality LUT, written explicitly so the bytes do not depend on GDCM's global state.
+IDENTITY_RESCALE = {"0028|1052": "0", "0028|1053": "1", "0028|1054": "US"}
 
 
 @dataclass(frozen=True)
@@ -104,6 +112,7 @@ def write_dicom_series(image, folder: str | os.PathLike, patient: DicomPatient, 
         "0020|0037": iop,
         "0020|0052": frame_uid,
         "0028|0030": f"{_ds(spacing[1])}\\{_ds(spacing[0])}",
+        **IDENTITY_RESCALE,
     }
     writer = sitk.ImageFileWriter()
     writer.KeepOriginalImageUIDOn()

@@ -54,7 +54,7 @@ from dataset_conversion.sij_phantom import Anatomy, Lesion, Mimic, PhantomParams
 LOG = logging.getLogger(__name__)
 
 #: Bumped whenever the plan or the rendering changes what a seed produces.
-GENERATOR_VERSION = "2.0.0"
+GENERATOR_VERSION = "2.0.1"
 
 #: Patients per (center, diagnosis) at scale 1 (the paper's cohort).
 PAPER_COUNTS = paper_stratum_counts()

@@ -69,7 +69,9 @@ def map_with_progress(func: Callable[[Any], Any], tasks: Sequence[Any], jobs: in
         desc: Progress-bar label (stderr) and name in error reports.
         progress: Show the bar.
         task_id: ``(task, index) -> id`` naming a failing item (default: :func:`item_id`).
-        initializer: Optional picklable top-level function run once in each worker.
+        initializer: Optional picklable top-level function run once in each worker; not
+            run when ``jobs`` is 1, so the settings it makes for a worker (thread counts,
+            signals) never leak into the calling process.
         initargs: Its arguments.
         stop_when: Optional ``result -> bool``: once a result satisfies it (e.g. a case
             reported as faulty), queued items are cancelled and the results finished so

@@ -47,6 +47,16 @@ def test_workers_are_spawned_and_run_the_initializer():
                              initargs=("on",)) == ["on", "on"]
 
 
+
+def test_in_process_run_does_not_run_the_initializer_here(monkeypatch):
+    monkeypatch.delenv("NNUNET_FM_TEST_INIT", raising=False)
+    # jobs=1, and jobs=2 capped to one task, run in this process: a worker initializer would leak
+    for jobs in (1, 2):
+        assert map_with_progress(read_flag, [0], jobs=jobs, progress=False, initializer=set_flag,
+                                 initargs=("on",)) == [""]
+        assert "NNUNET_FM_TEST_INIT" not in os.environ
+
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_failing_item_is_named_and_raised_unchanged(tmp_path, caplog, jobs):
     tasks = [(f"case{i}", str(tmp_path)) for i in range(6)]

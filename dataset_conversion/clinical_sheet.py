@@ -11,17 +11,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from nnunet_fm.contract import LINKED_ROOTS_FILE
+from nnunet_fm.contract import CLINICAL_OPTIONAL_COLUMNS, CLINICAL_REQUIRED_COLUMNS, DIAGNOSES, LINKED_ROOTS_FILE
 from nnunet_fm.input_checks import TableError, check_case_collisions, check_inside, read_csv_checked
 
 from dataset_conversion.splits import FIXED_SETS
 
-REQUIRED_COLUMNS = ("patient_id", "center", "mask")
-#: Optional columns: without ``diagnosis`` the study is segmentation-only; without
-#: ``age``/``sex`` there is no clinical baseline; ``set`` fixes the test split.
-OPTIONAL_COLUMNS = ("diagnosis", "age", "sex", "set")
+REQUIRED_COLUMNS = CLINICAL_REQUIRED_COLUMNS
+OPTIONAL_COLUMNS = CLINICAL_OPTIONAL_COLUMNS
 CENTERS = (1, 2)
-DIAGNOSES = ("axSpA", "non-axSpA")
 SEXES = ("F", "M")
 #: Channel names when the sheet has a single ``image`` column and none are declared.
 DEFAULT_CHANNEL_NAMES = ("T1",)

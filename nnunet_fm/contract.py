@@ -31,7 +31,13 @@ PREDICTION_SETS: Mapping[str, tuple[str, str]] = {
     **{name: SET_FOLDERS[name] for name in TEST_SETS},
 }
 
-#: Required columns of a cohort's ``clinical.csv`` (one row per patient).
+#: Required columns of a cohort's ``clinical.csv`` (one row per patient), plus one image
+#: column: ``image`` or ``image_<sequence>`` (one per channel).
+CLINICAL_REQUIRED_COLUMNS = ("patient_id", "center", "mask")
+#: Optional columns: without ``diagnosis`` the study is segmentation-only; without
+#: ``age``/``sex`` there is no clinical baseline; ``set`` fixes the test split.
+CLINICAL_OPTIONAL_COLUMNS = ("diagnosis", "age", "sex", "set")
+#: Column order of a complete single-sequence ``clinical.csv`` (what ``synth`` writes).
 CLINICAL_COLUMNS = ("patient_id", "center", "diagnosis", "age", "sex", "image", "mask")
 #: Columns of the converter's ``cases.csv`` (one row per case).
 CASES_COLUMNS = ("case_id", "set", "center", "diagnosis", "label", "fold", "age", "sex")

@@ -54,7 +54,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help=f"features kept by the selector (default: the config's, {defaults.max_features})")
     parser.add_argument("--robust-icc-tau", type=finite_float(0.0, 1.0), default=None, metavar="TAU",
                         help="ICC(A,1) threshold of the robust-feature classifier (default: the config's, "
-                             f"{defaults.robust_icc_tau}; used with --reference-features)")
+                             f"{defaults.robust_icc_tau}; used with --robust-reference)")
     parser.add_argument("--dataset-meta", type=Path, default=None, metavar="JSON",
                         help="the converter's dataset_meta.json (clinical_baseline_available decides whether "
                              "the clinical baselines are fitted)")
@@ -70,19 +70,14 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def classification_applies(config, paths) -> bool:
-    """False for a segmentation-only cohort (decided from its clinical.csv by W1's study_design)."""
+    """False for a segmentation-only cohort (decided from its clinical.csv's diagnosis column)."""
     from pathlib import Path
 
     from dataset_conversion import study_design
 
     if not config.data_dir:
         return True  # synthetic cohorts always carry both diagnoses
-    mode_of = getattr(study_design, "study_mode_of_cohort", None)
-    if mode_of is None:  # W1 is adding it; until then every cohort is treated as a classification study
-        logging.getLogger(__name__).warning("dataset_conversion.study_design.study_mode_of_cohort is missing; "
-                                            "assuming a classification study")
-        return True
-    return mode_of(Path(config.data_dir)) != study_design.SEGMENTATION_ONLY
+    return study_design.study_mode_of_cohort(Path(config.data_dir)) != study_design.SEGMENTATION_ONLY
 
 
 def study_stage(config, paths):

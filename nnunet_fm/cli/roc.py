@@ -59,7 +59,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="bootstrap resamples for CIs and bands (default: the config's stats.n_bootstrap, 2000)")
     parser.add_argument("--level", type=float, default=None,
                         help="confidence level (default: the config's stats.ci_level, 0.95)")
-    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the config's stats.seed, 2024)")
+    parser.add_argument("--seed", type=int, default=None, help="bootstrap seed (default: the config's stats.seed, i.e. seeds.report)")
     parser.add_argument("--out", required=True, type=Path, metavar="DIR", help="output folder")
     add_config_argument(parser, "stats")
     return parser

@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 import SimpleITK as sitk
 
+from nnunet_fm.contract import CLINICAL_COLUMNS
 from dataset_conversion.synthetic_cohort import (
     MIN_PER_STRATUM, PAPER_COUNTS, generate_cohort, plan_cohort, stratum_counts, volume_auc,
 )
@@ -20,7 +21,7 @@ from nnunet_fm.cli import main
 from nnunet_fm.image_io import Geometry, check_same_geometry, read_image
 
 TINY = 0.004  # 3 patients per stratum -> 12 patients
-CONTRACT_COLUMNS = ["patient_id", "center", "diagnosis", "age", "sex", "image", "mask"]
+CONTRACT_COLUMNS = list(CLINICAL_COLUMNS)
 
 
 # --- plan (pure, no images) -------------------------------------------------------------

@@ -1,8 +1,10 @@
 """The whole study as one resumable pipeline: ``nnunet-fm benchmark``.
 
 synth -> convert -> train (plan, preprocess, 5 folds) -> predict (out-of-fold +
-ensembles) -> segmentation evaluation -> features -> classifier -> ROC statistics ->
-reader study -> report. Stages run through the ``nnunet-fm`` verbs in child processes
+ensembles) -> segmentation evaluation -> features (predicted and reference masks) ->
+classifiers -> ROC statistics -> radiomics feature study -> reader study -> report;
+classify and roc are skipped for segmentation-only cohorts, synth and the simulated reader
+study for user data. Stages run through the ``nnunet-fm`` verbs in child processes
 (:mod:`benchmarks.engine.stage_runner`); they meet only through files. Each verb builds
 its own stage (``study_stage(config, paths)`` in its CLI module); every stage child gets
 the run's resolved ``config.yaml`` and reads its own section from it.

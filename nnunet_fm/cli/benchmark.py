@@ -13,7 +13,7 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
         "benchmark",
         help="run the whole study (default: embedded synthetic cohort, quick CPU profile)",
         description="synth -> convert -> nnU-Net 5 folds -> predict -> evaluate -> features -> "
-        "classifier -> ROC -> reader study -> report. Rerun the same command to resume after an interrupt.",
+        "classifiers -> ROC -> feature study -> reader study -> report. Rerun the same command to resume after an interrupt.",
     )
     p.add_argument("--config", help="run config YAML (see nnunet_fm/config.py); flags below override it")
     p.add_argument("--profile", choices=("quick", "paper"), help="nnU-Net profile (default quick)")

@@ -133,12 +133,17 @@ def render_segmentation_detail(summary: dict[str, Any]) -> list[str]:
 
 def render_stages_and_files(summary: dict[str, Any]) -> list[str]:
     """Stage times and the list of files the report is built from."""
-    lines = ["## Stages", "", "| stage | time (s) | peak memory (MiB) |", "|---|---|---|"]
-    total = 0.0
+    lines = ["## Stages", "", "| stage | time (s) | CPU (s) | peak memory (MiB) |", "|---|---|---|---|"]
+    total = total_cpu = 0.0
     for stage, rec in summary["stages"].items():
+        if rec.get("skipped"):
+            lines.append(f"| {stage} | skipped: {rec.get('reason', 'no reason recorded')} | | |")
+            continue
         total += float(rec.get("time_s") or 0)
-        lines.append(f"| {stage} | {rec.get('time_s', 'n/a')} | {rec.get('peak_memory_mb', 'n/a')} |")
-    lines.append(f"| **total** | {total:.1f} | |")
+        total_cpu += float(rec.get("cpu_s") or 0)
+        lines.append(f"| {stage} | {rec.get('time_s', 'n/a')} | {rec.get('cpu_s', 'n/a')} | "
+                     f"{rec.get('peak_memory_mb', 'n/a')} |")
+    lines.append(f"| **total** | {total:.1f} | {total_cpu:.1f} | |")
     return lines + ["", f"## {FILES}", "", "- `summary.json`: every figure above; `config.yaml`, `provenance.json`: "
                     "resolved config, versions, git commit, seeds", "- `dataset/`: cases.csv, dataset_meta.json; "
                     "`segmentation/*.csv`: per-case and per-lesion metrics; `features/`: extracted features",

@@ -49,3 +49,17 @@ def test_another_run_shows_the_reference_headline_beside_its_own(tmp_path):
     assert "| axSpA AUC, external test |" in text
     build_report(run, reference_dir=tmp_path / "absent")
     assert "Beside the committed reference run" not in (run / "report.md").read_text()
+
+
+def test_stage_table_shows_cpu_time_and_skipped_stages_with_their_reason():
+    from benchmarks.engine.report_paper import render_stages_and_files
+
+    lines = render_stages_and_files({"stages": {
+        "train": {"done": True, "time_s": 10.0, "cpu_s": 19.5, "peak_memory_mb": 100.0},
+        "classify": {"done": True, "skipped": True, "reason": "segmentation-only study"},
+        "old": {"done": True, "time_s": 2.5, "peak_memory_mb": 50.0},
+    }})
+    assert "| train | 10.0 | 19.5 | 100.0 |" in lines
+    assert "| classify | skipped: segmentation-only study | | |" in lines
+    assert "| old | 2.5 | n/a | 50.0 |" in lines
+    assert "| **total** | 12.5 | 19.5 | |" in lines

@@ -19,7 +19,7 @@ from typing import Any, Optional
 from benchmarks.engine import (report_calibration, report_flow, report_header, report_models, report_paper,
                                report_segmentation, report_sensitivity, report_subgroups)
 from benchmarks.engine.report_common import MAIN_SCORE, SET_LABELS, f3, load_run_inputs, pct, read_json, unavailable
-from benchmarks.engine.tripod_ai import LIMITATIONS, STUDY_FACTS, TITLE, render_tripod_ai, tripod_summary
+from benchmarks.engine.tripod_ai import FEATURE_STUDY, LIMITATIONS, STUDY_FACTS, TITLE, render_tripod_ai, tripod_summary
 
 LOG = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def _feature_study_lines(run_dir: Optional[Path]) -> list[str]:
         return list(module.feature_study_section(Path(run_dir)))
     except (ValueError, KeyError, TypeError) as exc:
         LOG.warning("report: feature-study section could not be built: %s", exc)
-        return ["## Radiomics feature study", "",
+        return [f"## {FEATURE_STUDY}", "",
                 f"Not available: could not be built from feature_study/ ({type(exc).__name__}: {exc}).", ""]
 
 

@@ -18,6 +18,9 @@ from nnunet_fm.contract import TEST_SETS
 #: Folder of the feature study inside a run (the stage's output).
 FOLDER = "feature_study"
 SUMMARY_FILE = "feature_study.json"
+#: Section headings (the TRIPOD+AI map points at them).
+FEATURE_STUDY_HEADING = "Radiomics feature study"
+EXPLANATION_HEADING = "Model explanation (SHAP)"
 SET_NAMES = {**{name: name.replace("_", " ") for name in TEST_SETS}, "pooled": "pooled test sets",
              "cases": "all cases"}
 #: Rows of the top tables in the report (the stage's top_n may be larger).
@@ -201,7 +204,7 @@ def _univariate_lines(folder: Path, uni: Mapping[str, Any]) -> list[str]:
 
 
 def _shap_lines(shap: Mapping[str, Any], redundancy: Mapping[str, Any]) -> list[str]:
-    lines = ["### Model explanation (SHAP)", ""]
+    lines = [f"### {EXPLANATION_HEADING}", ""]
     if not shap.get("available"):
         lines += [f"Not available: {_reason(shap, 'not computed')}.", ""]
     else:
@@ -258,7 +261,7 @@ def feature_study_section(run_dir: str | Path) -> list[str]:
     """Markdown lines of the "Radiomics feature study" section of a run's report."""
     run_dir = Path(run_dir)
     folder = run_dir / FOLDER
-    lines = ["## Radiomics feature study", ""]
+    lines = [f"## {FEATURE_STUDY_HEADING}", ""]
     summary, reason = _load(run_dir)
     if summary is None:
         return lines + [f"Not available: {reason}.", ""]

@@ -12,6 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
+from benchmarks.engine.report_calibration import CALIBRATION_HEADING as CALIBRATION
+from benchmarks.engine.report_calibration import DECISION_HEADING as DECISION
+from benchmarks.engine.report_feature_study import EXPLANATION_HEADING as EXPLANATION
+from benchmarks.engine.report_feature_study import FEATURE_STUDY_HEADING as FEATURE_STUDY
+from benchmarks.engine.report_flow import FLOW_HEADING as FLOW
+from benchmarks.engine.report_models import CEILING_HEADING as CEILING
+from benchmarks.engine.report_models import COMPARISON_HEADING as COMPARISON
+from benchmarks.engine.report_segmentation import CONVENTIONS_HEADING as CONVENTIONS
+from benchmarks.engine.report_sensitivity import OPERATING_HEADING as OPERATING
+from benchmarks.engine.report_sensitivity import SENSITIVITY_HEADING as SENSITIVITY
+from benchmarks.engine.report_subgroups import SUBGROUP_HEADING as SUBGROUPS
+
 TITLE = "nnunet-fm study report"
 STUDY_FACTS = "Study"
 PAPER = "Paper vs this run"
@@ -19,17 +31,6 @@ CLASSIFICATION = "Classification: all scores"
 SEGMENTATION = "Segmentation detail"
 FILES = "Files"
 LIMITATIONS = "Interpretation and limitations"
-CEILING = "AUC ceiling of the synthetic cohort"
-COMPARISON = "Model comparison: does imaging add to age + sex?"
-CALIBRATION = "Calibration"
-DECISION = "Decision curves"
-SUBGROUPS = "Subgroups"
-SENSITIVITY = "Sensitivity analysis: reference masks"
-OPERATING = "Operating point"
-FLOW = "Patient flow and baseline characteristics"
-CONVENTIONS = "Segmentation conventions"
-FEATURE_STUDY = "Radiomics feature study"
-EXPLANATION = "Model explanation (SHAP)"
 
 _MANUSCRIPT = "not produced by a pipeline run: state it in the manuscript"
 _NO_PATIENTS = "synthetic cohort: there are no patients"

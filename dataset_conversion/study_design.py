@@ -123,3 +123,36 @@ def study_mode_with_reason(cohort_dir) -> tuple[str, str]:
 def study_mode_of_cohort(cohort_dir) -> str:
     """``classification`` or ``segmentation_only`` (see :func:`study_mode_with_reason`)."""
     return study_mode_with_reason(cohort_dir)[0]
+
+
+def prediction_sets_of_cohort(cohort_dir) -> tuple[str, ...]:
+    """Prediction sets (``oof`` + the test sets) a cohort will have after conversion.
+
+    Cheap, from ``clinical.csv`` alone, for building the study's stages: with a ``set``
+    column the test sets are the ones it names; without one the converter draws an internal
+    test set from centre 1 and every centre-2 patient is an external test case. ``None`` (the
+    synthetic cohort) and an unreadable sheet give every set (``convert`` then reports the
+    sheet's problems before any later stage runs).
+    """
+    import csv
+    from pathlib import Path
+
+    from nnunet_fm.contract import PREDICTION_SETS, TEST_SETS
+
+    everything = tuple(PREDICTION_SETS)
+    if cohort_dir is None:
+        return everything
+    sheet = Path(cohort_dir) / "clinical.csv"
+    try:
+        with open(sheet, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            names = {(c or "").strip(): c for c in (reader.fieldnames or [])}
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return everything
+    if "set" in names:
+        present = {(row.get(names["set"]) or "").strip() for row in rows}
+    else:
+        centers = {(row.get(names.get("center", "center")) or "").strip() for row in rows}
+        present = {TEST_SETS[0]} | ({TEST_SETS[1]} if "2" in centers else set())
+    return tuple(name for name in everything if name not in TEST_SETS or name in present)

@@ -86,6 +86,7 @@ def study_stage(config, paths):
     analysis) and, when classifier.robust_icc_tau is set, the robust-feature model."""
     from benchmarks.engine.stage_runner import Stage
     from dataset_conversion.study_design import DATASET_META_NAME
+    from nnunet_fm.cli.pipeline import study_prediction_sets
     from nnunet_fm.contract import (CLASSIFIER_DIR, CLASSIFIER_REFERENCE_DIR, CLASSIFIER_ROBUST_DIR,
                                     PREDICTION_SETS, REFERENCE_FEATURES_PREFIX)
 
@@ -94,8 +95,9 @@ def study_stage(config, paths):
     run, dataset = paths.run_dir, paths.dataset(config)
     common = ("--cases", str(dataset / "cases.csv"), "--dataset-meta", str(dataset / DATASET_META_NAME),
               "--config", str(paths.config_file))
-    predicted = tuple(str(run / "features" / f"{n}.csv") for n in PREDICTION_SETS)
-    reference = tuple(str(run / "features" / f"{REFERENCE_FEATURES_PREFIX}{n}.csv") for n in PREDICTION_SETS)
+    sets = [name for name in PREDICTION_SETS if name in study_prediction_sets(config)]
+    predicted = tuple(str(run / "features" / f"{n}.csv") for n in sets)
+    reference = tuple(str(run / "features" / f"{REFERENCE_FEATURES_PREFIX}{n}.csv") for n in sets)
     commands = [
         ("classify", "--features", *predicted, "--out", str(run / CLASSIFIER_DIR), *common),
         ("classify", "--features", *reference, "--out", str(run / CLASSIFIER_REFERENCE_DIR),

@@ -12,7 +12,7 @@ from nnunet_fm.cli.settings import (add_config_argument, add_scheduler_argument,
 LOG = logging.getLogger(__name__)
 
 #: Flag -> config field it overrides (``--jobs`` is the run's worker count, nnunet.num_processes).
-CONFIG_FLAGS = {"jobs": "nnunet.num_processes", "scheduler": "cluster.scheduler"}
+CONFIG_FLAGS = {"jobs": "nnunet.num_processes", "scheduler": "cluster.scheduler", "seed": "stats.seed"}
 #: Config fields this verb uses.
 CONSUMES = consumed_fields(CONFIG_FLAGS, *cluster_fields())
 
@@ -52,7 +52,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                         help="summary JSON (default: <out stem>_summary.json beside the CSV)")
     parser.add_argument("--n-boot", type=positive_int, default=2000,
                         help="bootstrap resamples for the CI (default 2000)")
-    parser.add_argument("--seed", type=int_in_range(0, 2 ** 32 - 1), default=0, help="bootstrap seed (default 0)")
+    parser.add_argument("--seed", type=int_in_range(0, 2 ** 32 - 1), default=None,
+                        help="bootstrap seed (default: the config's stats.seed, i.e. seeds.report)")
     add_scheduler_argument(parser)
     add_config_argument(parser, "nnunet")
     return parser
@@ -61,16 +62,17 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 def study_stage(config, paths):
     """The study's segmentation evaluation: one command per prediction set."""
     from benchmarks.engine.stage_runner import Stage
+    from nnunet_fm.cli.pipeline import study_prediction_sets
     from nnunet_fm.contract import LESIONS_SUFFIX, PREDICTION_SETS
 
+    sets = study_prediction_sets(config)
     dataset, run = paths.dataset(config), paths.run_dir
     commands = tuple(
         ("evaluate-seg", "--pred", str(paths.predictions / name), "--ref", str(dataset / labels),
          "--out", str(run / "segmentation" / f"{name}.csv"), "--cases", str(dataset / "cases.csv"),
          "--config", str(paths.config_file))
-        for name, (_, labels) in PREDICTION_SETS.items())
-    outputs = tuple(run / "segmentation" / f"{n}{suffix}.csv"
-                    for n in PREDICTION_SETS for suffix in ("", LESIONS_SUFFIX))
+        for name, (_, labels) in PREDICTION_SETS.items() if name in sets)
+    outputs = tuple(run / "segmentation" / f"{n}{suffix}.csv" for n in sets for suffix in ("", LESIONS_SUFFIX))
     return Stage("evaluate_segmentation", commands, outputs)
 
 
@@ -104,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     per_case = evaluate_folders(args.pred, args.ref, args.out, tolerance, jobs, missing=args.missing,
                                 lesion_overlap_fraction=args.lesion_overlap_fraction, lesions_csv=lesions_csv,
                                 cluster=config.cluster)
-    summary = summarise(per_case, folds, args.n_boot, args.seed, tolerance)
+    summary = summarise(per_case, folds, args.n_boot, config.stats.seed, tolerance)
     target = args.summary or args.out.with_name(f"{args.out.stem}_summary.json")
     # record where the inputs came from without the machine's directory layout
     summary["pred"], summary["ref"], summary["per_case_csv"], summary["lesions_csv"] = (

@@ -52,19 +52,21 @@ def study_stage(config, paths):
     (``features/<set>.csv``) and the same extraction on its reference masks
     (``features/reference_<set>.csv``: sensitivity analysis and feature study)."""
     from benchmarks.engine.stage_runner import Stage
+    from nnunet_fm.cli.pipeline import study_prediction_sets
     from nnunet_fm.contract import PREDICTION_SETS, REFERENCE_FEATURES_PREFIX
 
+    sets = study_prediction_sets(config)
     dataset, run = paths.dataset(config), paths.run_dir
     predicted = tuple(
         ("features", "--images", str(dataset / images), "--masks", str(paths.predictions / name),
          "--out", str(run / "features" / f"{name}.csv"), "--config", str(paths.config_file))
-        for name, (images, _) in PREDICTION_SETS.items())
+        for name, (images, _) in PREDICTION_SETS.items() if name in sets)
     reference = tuple(
         ("features", "--images", str(dataset / images), "--masks", str(dataset / labels),
          "--out", str(run / "features" / f"{REFERENCE_FEATURES_PREFIX}{name}.csv"), "--config", str(paths.config_file))
-        for name, (images, labels) in PREDICTION_SETS.items())
+        for name, (images, labels) in PREDICTION_SETS.items() if name in sets)
     outputs = tuple(run / "features" / f"{prefix}{n}.csv" for prefix in ("", REFERENCE_FEATURES_PREFIX)
-                    for n in PREDICTION_SETS)
+                    for n in sets)
     return Stage("features", predicted + reference, outputs)
 
 

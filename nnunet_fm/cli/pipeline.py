@@ -27,6 +27,15 @@ def verb_module(name: str):
     return importlib.import_module(f"nnunet_fm.cli.{name}")
 
 
+def study_prediction_sets(config) -> tuple[str, ...]:
+    """Prediction sets (``oof`` + test sets) this study's cohort has: every set for the
+    synthetic cohort, those its ``clinical.csv`` implies for user data (a cohort without an
+    external centre has no ``external_test`` to predict, evaluate or extract)."""
+    from dataset_conversion.study_design import prediction_sets_of_cohort
+
+    return prediction_sets_of_cohort(config.data_dir)
+
+
 def build_stages(config, paths) -> list:
     """The study pipeline for ``config``: every verb's own stage, in order.
 

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from nnunet_fm.cli.settings import cluster_fields, cluster_keyword, consumed_fields, resolve_config
+from nnunet_fm.contract import PREDICTION_SETS as PREDICTION_SET_NAMES
 
 LOG = logging.getLogger(__name__)
 
@@ -29,6 +30,8 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
                     "in the source image geometry, plus OUT/prediction_timings.json.")
     add_common_nnunet_arguments(parser)
     parser.add_argument("--out", required=True, help="output folder (WORK/predictions)")
+    parser.add_argument("--sets", nargs="+", choices=tuple(PREDICTION_SET_NAMES), default=None, metavar="SET",
+                        help=f"prediction sets to write (default: all of {', '.join(PREDICTION_SET_NAMES)})")
     parser.add_argument("--mirroring", action=argparse.BooleanOptionalAction, default=None,
                         help="test-time mirroring (default: the config's nnunet.mirroring; when that is "
                              "null, the profile's: quick off, paper on)")
@@ -39,10 +42,13 @@ def study_stage(config, paths):
     """The study's prediction stage: one folder per prediction set."""
     from benchmarks.engine.stage_runner import Stage
     from nnunet_fm.cli.train import nnunet_stage_paths
+    from nnunet_fm.cli.pipeline import study_prediction_sets
     from nnunet_fm.contract import PREDICTION_SETS
 
-    argv = ("predict", *nnunet_stage_paths(paths), "--out", str(paths.predictions), "--config", str(paths.config_file))
-    return Stage("predict", (argv,), tuple(paths.predictions / name for name in PREDICTION_SETS))
+    sets = tuple(name for name in PREDICTION_SETS if name in study_prediction_sets(config))
+    argv = ("predict", *nnunet_stage_paths(paths), "--out", str(paths.predictions), "--sets", *sets,
+            "--config", str(paths.config_file))
+    return Stage("predict", (argv,), tuple(paths.predictions / name for name in sets))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -63,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
 
         report = predict_all(workspace.dataset_id, profile, args.out, folds=nn.folds, device=nn.device,
                              mirroring=profile.mirroring, num_threads=nn.num_processes,
-                             **cluster_keyword(predict_all, config))
+                             subsets=tuple(args.sets or PREDICTION_SET_NAMES), **cluster_keyword(predict_all, config))
     write_json(Path(args.out) / "prediction_timings.json",
                {"profile": profile.name, "mirroring": profile.mirroring, "folds": list(nn.folds),
                 "summary": report.summary(), "seconds_per_case": report.seconds_per_case})

@@ -159,8 +159,11 @@ def feature_icc_table(table_pred, table_ref, skew_threshold: float = SKEW_THRESH
         transform, skewness = choose_transform(np.concatenate([a, b]), skew_threshold)
         ratings = np.column_stack([apply_transform(a, transform), apply_transform(b, transform)])
         complete = np.all(np.isfinite(ratings), axis=1)
-        value = icc_a1(ratings)
-        low, high = icc_a1_ci(ratings, level)
+        if complete.sum() >= 2:
+            value = icc_a1(ratings)
+            low, high = icc_a1_ci(ratings, level)
+        else:  # e.g. a feature guarded to NaN on every case: no agreement to measure
+            value = low = high = math.nan
         rows.append({"feature": name, "transform": transform, "skewness": skewness, "icc_a1": value,
                      "icc_a1_ci_low": low, "icc_a1_ci_high": high, "n_cases": int(complete.sum()),
                      "icc_at_least_0_75": bool(value >= 0.75), "icc_at_least_0_9": bool(value >= 0.9)})

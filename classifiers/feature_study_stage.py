@@ -492,6 +492,9 @@ def run_feature_study(run_dir: str | os.PathLike, out_dir: str | os.PathLike, se
     started, run_dir = time.perf_counter(), Path(run_dir)
     mode = study_mode_of_run(run_dir, segmentation_only)
     pairs, missing = read_robustness_pairs(run_dir)
+    oof_fallback = not pairs
+    if oof_fallback:  # a cohort without test sets: out-of-fold masks are still unseen by their model
+        pairs, _ = read_robustness_pairs(run_dir, ("oof",))
     no_diagnosis = unavailable("segmentation-only study: no diagnosis to analyse")
     with atomic_dir(out_dir, overwrite=True, owner_marker=True) as out:
         summary: dict[str, Any] = {"study_mode": mode, "settings": asdict(settings)}
@@ -501,6 +504,9 @@ def run_feature_study(run_dir: str | os.PathLike, out_dir: str | os.PathLike, se
                                  if pairs else unavailable(f"missing feature tables: {', '.join(missing)}"))
         if pairs and missing:
             summary["robustness"]["missing_tables"] = missing
+        if pairs and oof_fallback:
+            summary["robustness"]["note"] = ("no test sets: predicted = out-of-fold masks of the cross-validation "
+                                             "(each from the fold model that did not train on the case)")
         if mode == CLASSIFICATION:
             cases = _load_cases(run_dir)
             summary["univariate"], train_features = _write_univariate(run_dir, out, settings, cases)

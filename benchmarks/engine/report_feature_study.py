@@ -21,7 +21,8 @@ SUMMARY_FILE = "feature_study.json"
 #: Section headings (the TRIPOD+AI map points at them).
 FEATURE_STUDY_HEADING = "Radiomics feature study"
 EXPLANATION_HEADING = "Model explanation (SHAP)"
-SET_NAMES = {**{name: name.replace("_", " ") for name in TEST_SETS}, "pooled": "pooled test sets",
+SET_NAMES = {**{name: name.replace("_", " ") for name in TEST_SETS}, "oof": "out-of-fold (no test sets)",
+             "pooled": "pooled test sets",
              "cases": "all cases"}
 #: Rows of the top tables in the report (the stage's top_n may be larger).
 REPORT_TOP_N = 10
@@ -139,6 +140,8 @@ def _robustness_lines(folder: Path, robust: Mapping[str, Any]) -> list[str]:
         return lines + [f"Not available: {_reason(robust, 'not computed')}.", ""]
     thresholds = [k for k in _main_group(robust)[1] if k.startswith("n_icc_at_least")]
     labels = " | ".join(f"ICC ≥ {k.split('_least_')[1].replace('_', '.')}" for k in thresholds)
+    if robust.get("note"):
+        lines += [f"Note: {robust['note']}.", ""]
     lines += [f"Features from {sources['a']} vs {sources['b']} on the same images: "
               f"{robust.get('icc', 'ICC(A,1)')}. Transform before the ICC: {robust.get('transform_rule', 'n/a')}.", "",
               f"| Group | Features | {labels} | ICC undefined | Empty masks ({sources['a']} / {sources['b']}) "

@@ -136,3 +136,18 @@ def test_icc_counts_for_the_summary():
     counts = fs.icc_counts(table)
     assert counts["n_features"] == 4 and counts["n_icc_undefined"] == 1
     assert counts["n_icc_at_least_0_75"] == 2 and counts["features_icc_at_least_0_9"] == ["a"]
+
+
+def test_icc_of_a_feature_without_two_complete_cases_is_undefined_not_an_error():
+    import pandas as pd
+
+    from classifiers.feature_study import feature_icc_table
+
+    pred = pd.DataFrame({"case_id": ["a", "b", "c"], "f_ok": [1.0, 2.0, 3.0], "f_nan": [float("nan")] * 3,
+                         "mask_empty": 0, "error": ""})
+    ref = pd.DataFrame({"case_id": ["a", "b", "c"], "f_ok": [1.1, 2.1, 2.9], "f_nan": [1.0, 2.0, float("nan")],
+                        "mask_empty": 0, "error": ""})
+    table = feature_icc_table(pred, ref).set_index("feature")
+    assert table.loc["f_ok", "icc_a1"] > 0.9 and table.loc["f_ok", "n_cases"] == 3
+    assert pd.isna(table.loc["f_nan", "icc_a1"]) and table.loc["f_nan", "n_cases"] == 0
+    assert not table.loc["f_nan", "icc_at_least_0_75"]

@@ -153,7 +153,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         timings["predict"] = report.summary()
 
         dataset = raw / dataset_folder_name(DATASET_ID, "SIJFM")
-        splits = json.loads((dataset / "splits_final.json").read_text())
+        splits = json.loads((dataset / "splits_final.json").read_text(encoding="utf-8"))
         owner = {c: f for c, f in oof_fold_of_cases(splits).items() if f in args.folds}
         oof = dice_per_case(pred_dir / "oof", dataset / "labelsTr", sorted(owner))
         per_fold = {f: statistics.mean([d for c, d in oof.items() if owner[c] == f]) for f in args.folds}

@@ -64,11 +64,18 @@ def icc_table(table_a, table_b):
         )
     a = table_a.set_index("case_id").loc[cases]
     b = table_b.set_index("case_id").loc[cases]
-    features = [c for c in table_a.columns if c not in NON_FEATURE_COLUMNS and c in b.columns]
+    # text columns (notes, diagnostics) are no features, whatever their name
+    features = [c for c in table_a.columns if c not in NON_FEATURE_COLUMNS and c in b.columns
+                and pd.api.types.is_numeric_dtype(a[c]) and pd.api.types.is_numeric_dtype(b[c])]
     records = []
     for name in features:
         ratings = np.column_stack([pd.to_numeric(a[name], errors="coerce"), pd.to_numeric(b[name], errors="coerce")])
-        result = icc_both(ratings.astype(float))
+        ratings = ratings.astype(float)
+        if np.all(np.isfinite(ratings), axis=1).sum() < 2:  # e.g. a guarded feature, NaN on every case
+            records.append({"feature": name, "n_cases": int(np.all(np.isfinite(ratings), axis=1).sum()),
+                            "stability": stability_band(float("nan"))})
+            continue
+        result = icc_both(ratings)
         records.append(
             {
                 "feature": name,

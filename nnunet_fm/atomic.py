@@ -156,7 +156,7 @@ def _process_identity(pid: int) -> str:
     import socket
 
     try:
-        stat_fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        stat_fields = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()
         started = stat_fields[19]  # field 22 of proc(5), counted after the command name
     except (OSError, IndexError):
         started = "?"

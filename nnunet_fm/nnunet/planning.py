@@ -89,7 +89,7 @@ def dataset_name_for(dataset_id: int) -> str:
 
 def raw_training_cases(raw_dataset: Path) -> list[str]:
     """Case ids of ``imagesTr`` (from ``labelsTr`` file names)."""
-    dataset_json = json.loads((raw_dataset / "dataset.json").read_text())
+    dataset_json = json.loads((raw_dataset / "dataset.json").read_text(encoding="utf-8"))
     ending = dataset_json.get("file_ending", ".nii.gz")
     return sorted(p.name[: -len(ending)] for p in (raw_dataset / "labelsTr").glob(f"*{ending}"))
 
@@ -143,10 +143,10 @@ def copy_splits(raw_dataset: Path, preprocessed_dataset: Path) -> Path:
     source = raw_dataset / SPLITS_FILE
     if not source.is_file():
         raise SplitsError(f"{source} is missing: the converter writes patient-level folds there")
-    splits = json.loads(source.read_text())
+    splits = json.loads(source.read_text(encoding="utf-8"))
     validate_splits(splits, raw_training_cases(raw_dataset), where=str(source))
     target = preprocessed_dataset / SPLITS_FILE
-    if not target.is_file() or json.loads(target.read_text()) != splits:
+    if not target.is_file() or json.loads(target.read_text(encoding="utf-8")) != splits:
         write_json(target, splits)
         LOG.info("copied %s -> %s", source, target)
     return verify_splits_copy(raw_dataset, preprocessed_dataset)
@@ -157,7 +157,7 @@ def verify_splits_copy(raw_dataset: Path, preprocessed_dataset: Path) -> Path:
     source, target = raw_dataset / SPLITS_FILE, preprocessed_dataset / SPLITS_FILE
     if not target.is_file():
         raise SplitsError(f"{target} is missing; run planning first")
-    if json.loads(target.read_text()) != json.loads(source.read_text()):
+    if json.loads(target.read_text(encoding="utf-8")) != json.loads(source.read_text(encoding="utf-8")):
         raise SplitsError(f"{target} differs from {source}; rerun planning to copy the patient-level folds")
     return target
 
@@ -350,7 +350,7 @@ def derive_light_plans(dataset_id: int, profile: str | Profile, num_processes: i
         kwargs["gpu_memory_target_in_gb"] = profile.gpu_memory_target_gb
     with quiet_stdout(), _planner_threads(num_processes):
         _light_planner_class(profile)(dataset_id, **kwargs).plan_experiment()
-    plans = json.loads(plans_file.read_text())
+    plans = json.loads(plans_file.read_text(encoding="utf-8"))
     if profile.configuration not in plans["configurations"]:
         raise ValueError(f"{plans_file}: nnU-Net planned no {profile.configuration!r} configuration for this data "
                          f"(planned: {sorted(plans['configurations'])}); choose another nnunet profile")
@@ -414,7 +414,7 @@ def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: 
         derive_light_plans(dataset_id, profile, num_processes)
     seconds["plan"] = time.perf_counter() - t0
 
-    plans = json.loads(plans_file.read_text())
+    plans = json.loads(plans_file.read_text(encoding="utf-8"))
     if profile.configuration not in plans["configurations"]:
         raise ValueError(f"{plans_file}: configuration {profile.configuration!r} was not planned "
                          f"(available: {sorted(plans['configurations'])})")
@@ -424,7 +424,7 @@ def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: 
     data_folder = pre_dataset / config_plan["data_identifier"]
     marker = preprocessed_marker(pre_dataset, config_plan["data_identifier"])
     digest = preprocessing_digest(plans, profile.configuration)
-    if force or not marker.is_file() or marker.read_text().strip() != digest:
+    if force or not marker.is_file() or marker.read_text(encoding="utf-8").strip() != digest:
         LOG.info("%s: preprocessing %s / %s", name, profile.plans_name, profile.configuration)
         with quiet_stdout():
             preprocess_dataset(dataset_id, profile.plans_name, configurations=[profile.configuration],
@@ -463,6 +463,6 @@ def _profile_key(profile: Profile) -> dict[str, Any]:
 
 def _profile_stamp(plans_file: Path) -> Any:
     try:
-        return json.loads(plans_file.read_text()).get("nnunet_fm_profile")
+        return json.loads(plans_file.read_text(encoding="utf-8")).get("nnunet_fm_profile")
     except (OSError, ValueError):
         return None

@@ -180,8 +180,8 @@ def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu",
     from nnunet_fm.nnunet.trainers import trainer_class
 
     model_dir = Path(model_dir)
-    plans = json.loads((model_dir / "plans.json").read_text())
-    dataset_json = json.loads((model_dir / "dataset.json").read_text())
+    plans = json.loads((model_dir / "plans.json").read_text(encoding="utf-8"))
+    dataset_json = json.loads((model_dir / "dataset.json").read_text(encoding="utf-8"))
     plans_manager = PlansManager(plans)
     parameters, trainer_name, configuration, mirror_axes = {}, None, None, None
     for fold in folds:
@@ -321,7 +321,7 @@ def load_splits(dataset_id: int) -> list[dict]:
     from nnunetv2.paths import nnUNet_preprocessed
 
     path = Path(str(nnUNet_preprocessed)) / dataset_name_for(dataset_id) / "splits_final.json"
-    splits = json.loads(path.read_text())
+    splits = json.loads(path.read_text(encoding="utf-8"))
     validate_splits(splits, where=str(path))
     return splits
 
@@ -364,7 +364,7 @@ def predict_all(dataset_id: int, profile: str | Profile, out_dir: str | os.PathL
     out_dir = Path(out_dir)
     raw_dataset = Path(str(nnUNet_raw)) / dataset_name_for(dataset_id)
     model_dir = model_folder(dataset_id, profile)
-    ending = json.loads((raw_dataset / "dataset.json").read_text()).get("file_ending", ".nii.gz")
+    ending = json.loads((raw_dataset / "dataset.json").read_text(encoding="utf-8")).get("file_ending", ".nii.gz")
     report = PredictionReport()
     tasks = _oof_tasks(dataset_id, model_dir, raw_dataset, folds, ending, out_dir / "oof",
                        reuse_preprocessed) if "oof" in subsets else []
@@ -460,14 +460,14 @@ def reusable_preprocessed_folder(dataset_id: int, model_dir: Path) -> Optional[P
 
     from nnunet_fm.nnunet.planning import preprocessed_marker, preprocessing_digest
 
-    model_plans = json.loads((Path(model_dir) / "plans.json").read_text())
+    model_plans = json.loads((Path(model_dir) / "plans.json").read_text(encoding="utf-8"))
     configuration = Path(model_dir).name.rsplit("__", 1)[-1]
     if configuration not in model_plans.get("configurations", {}):
         return None
     pre_dataset = Path(str(nnUNet_preprocessed)) / dataset_name_for(dataset_id)
     marker = preprocessed_marker(pre_dataset, model_plans["configurations"][configuration]["data_identifier"])
     digest = preprocessing_digest(model_plans, configuration)
-    if not marker.is_file() or marker.read_text().strip() != digest:
+    if not marker.is_file() or marker.read_text(encoding="utf-8").strip() != digest:
         return None
     folder = pre_dataset / model_plans["configurations"][configuration]["data_identifier"]
     return folder if folder.is_dir() else None

@@ -85,7 +85,7 @@ def train_fold(dataset_id: int, profile: str | Profile, fold: int, device: str =
     name = dataset_name_for(dataset_id)
     pre_dataset = Path(str(nnUNet_preprocessed)) / name
     verify_splits_copy(Path(str(nnUNet_raw)) / name, pre_dataset)
-    splits = json.loads((pre_dataset / "splits_final.json").read_text())
+    splits = json.loads((pre_dataset / "splits_final.json").read_text(encoding="utf-8"))
     if not 0 <= fold < len(splits):
         raise ValueError(f"fold {fold} is not in {pre_dataset / 'splits_final.json'} ({len(splits)} folds)")
 
@@ -98,8 +98,8 @@ def train_fold(dataset_id: int, profile: str | Profile, fold: int, device: str =
         shutil.rmtree(out)
     resume = latest.is_file()
 
-    plans = json.loads((pre_dataset / f"{profile.plans_name}.json").read_text())
-    dataset_json = json.loads((pre_dataset / "dataset.json").read_text())
+    plans = json.loads((pre_dataset / f"{profile.plans_name}.json").read_text(encoding="utf-8"))
+    dataset_json = json.loads((pre_dataset / "dataset.json").read_text(encoding="utf-8"))
     plans["continue_training"] = resume  # nnU-Net's __init__ pops this key (logger append mode)
 
     seed_everything(seed + fold)

@@ -19,6 +19,6 @@ def test_phantom_has_fm_beside_the_joints():
 def test_writes_json(tmp_path):
     out = tmp_path / "features.json"
     assert main(["--cases", "2", "--repeats", "1", "--control-chunks", "2", "--out", str(out)]) == 0
-    result = json.loads(out.read_text())
+    result = json.loads(out.read_text(encoding="utf-8"))
     assert result["cases"] == 2 and result["failed_cases"] == 0 and result["identical_tables"]
     assert result["seconds_jobs1"] > 0 and result["seconds_jobs2"] > 0 and "speedup_jobs2" in result

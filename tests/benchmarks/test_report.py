@@ -29,10 +29,10 @@ def test_committed_run_report_is_rebuilt_byte_identically_from_its_files(tmp_pat
     build_report(run)
     assert (run / "report.md").read_bytes() == (REFERENCE / "report.md").read_bytes()
     assert (run / "tripod_ai.md").read_bytes() == (REFERENCE / "tripod_ai.md").read_bytes()
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary == json.loads((REFERENCE / "summary.json").read_text())
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
+    assert summary == json.loads((REFERENCE / "summary.json").read_text(encoding="utf-8"))
     assert _absolute_strings(summary) == []
-    text = (run / "report.md").read_text()
+    text = (run / "report.md").read_text(encoding="utf-8")
     assert "## AUC ceiling of the synthetic cohort" in text and "not** a reproduction of the paper" in text
 
 
@@ -40,13 +40,13 @@ def test_another_run_shows_the_reference_headline_beside_its_own(tmp_path):
     run = tmp_path / "mine"
     shutil.copytree(REFERENCE, run)
     config = run / "config.yaml"
-    config.write_text(config.read_text().replace("name: quick-synthetic", "name: mine"))
+    config.write_text(config.read_text(encoding="utf-8").replace("name: quick-synthetic", "name: mine"))
     build_report(run)
-    text = (run / "report.md").read_text()
+    text = (run / "report.md").read_text(encoding="utf-8")
     assert "## Beside the committed reference run (quick-synthetic, profile quick)" in text
     assert "| axSpA AUC, external test |" in text
     build_report(run, reference_dir=tmp_path / "absent")
-    assert "Beside the committed reference run" not in (run / "report.md").read_text()
+    assert "Beside the committed reference run" not in (run / "report.md").read_text(encoding="utf-8")
 
 
 def test_stage_table_shows_cpu_time_and_skipped_stages_with_their_reason():

@@ -22,7 +22,7 @@ def run(tmp_path_factory):
 
 def test_section_has_every_part_with_the_stage_numbers(run):
     text = "\n".join(feature_study_section(run))
-    saved = json.loads((run / "feature_study" / "feature_study.json").read_text())
+    saved = json.loads((run / "feature_study" / "feature_study.json").read_text(encoding="utf-8"))
     pooled = saved["robustness"]["groups"]["pooled"]
     assert text.startswith("## Radiomics feature study")
     for heading in ("### Robustness to automatic segmentation", "### Univariate analysis (training cases only)",
@@ -47,7 +47,7 @@ def test_section_has_every_part_with_the_stage_numbers(run):
 
 def test_summary_keys_and_values(run):
     summary = feature_study_summary(run)
-    saved = json.loads((run / "feature_study" / "feature_study.json").read_text())
+    saved = json.loads((run / "feature_study" / "feature_study.json").read_text(encoding="utf-8"))
     assert summary["available"] and summary["study_mode"] == "classification" and summary["icc_group"] == "pooled"
     assert summary["n_features"] == 40
     assert summary["n_icc_at_least_0_75"] == saved["robustness"]["groups"]["pooled"]["n_icc_at_least_0_75"]
@@ -75,7 +75,7 @@ def test_missing_parts_and_files_degrade_gracefully(run, tmp_path):
     shutil.copytree(run / "feature_study", copy / "feature_study")
     (copy / "feature_study" / "icc.csv").unlink()
     (copy / "feature_study" / "ibsi_settings.md").unlink()
-    summary = json.loads((copy / "feature_study" / "feature_study.json").read_text())
+    summary = json.loads((copy / "feature_study" / "feature_study.json").read_text(encoding="utf-8"))
     summary["robust_classifier"] = stage.unavailable("classifier_robust/predictions.csv not found")
     (copy / "feature_study" / "feature_study.json").write_text(json.dumps(summary))
     text = "\n".join(feature_study_section(copy))

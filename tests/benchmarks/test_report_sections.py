@@ -36,11 +36,11 @@ def built(tmp_path_factory):
 
 
 def _summary(run):
-    return json.loads((run / "summary.json").read_text())
+    return json.loads((run / "summary.json").read_text(encoding="utf-8"))
 
 
 def _text(run):
-    return (run / "report.md").read_text()
+    return (run / "report.md").read_text(encoding="utf-8")
 
 
 def _split(run, split, folder="classifier"):
@@ -178,7 +178,7 @@ def test_operating_point_and_reader_rows_say_simulated(built):
 @pytest.mark.parametrize("kind", ["classification", "segonly"])
 def test_reproduction_is_only_ever_denied(built, kind):
     for path in ("report.md", "tripod_ai.md"):
-        for sentence in re.split(r"(?<=[.;])\s", (built[kind] / path).read_text()):
+        for sentence in re.split(r"(?<=[.;])\s", (built[kind] / path).read_text(encoding="utf-8")):
             if "reproduc" in sentence.lower():
                 assert re.search(r"\bnot\b|\bno\b|never", sentence), sentence
 
@@ -209,17 +209,17 @@ def test_tripod_items_are_mapped_or_explained(built):
     assert len(numbers) == len(set(numbers)) >= 45
     for item in TRIPOD_AI_ITEMS:
         assert (item.heading in all_headings) if item.heading else item.reason.strip(), item
-    tripod = (built["classification"] / "tripod_ai.md").read_text()
+    tripod = (built["classification"] / "tripod_ai.md").read_text(encoding="utf-8")
     assert "| 17 | methods: ethics | ethical approval and consent | not answered by the run | synthetic cohort: " \
         in tripod
     assert "| 17 | methods: ethics | ethical approval and consent | not answered by the run | not produced by a " \
-        "pipeline run" in (built["segonly"] / "tripod_ai.md").read_text()
+        "pipeline run" in (built["segonly"] / "tripod_ai.md").read_text(encoding="utf-8")
     # the fixture runs have no feature study: its SHAP sub-section is absent, everything else is answered
     assert _summary(built["classification"])["tripod_ai"]["absent_in_run"] == ["12g"]
     absent = set(_summary(built["segonly"])["tripod_ai"]["absent_in_run"])
     assert absent == {"12g"} | {i.number for i in TRIPOD_AI_ITEMS if i.heading in CLASSIFICATION_HEADINGS}
     assert "| 12e | methods: analysis | performance measures and their intervals | absent in this run |" in \
-        (built["segonly"] / "tripod_ai.md").read_text()
+        (built["segonly"] / "tripod_ai.md").read_text(encoding="utf-8")
 
 
 def test_a_section_saying_not_available_does_not_answer_its_items(tmp_path):
@@ -282,7 +282,7 @@ def test_a_stage_on_a_development_seed_is_never_called_held_out(tmp_path):
     import yaml
 
     run = segmentation_only_run(tmp_path)
-    config = yaml.safe_load((run / "config.yaml").read_text())
+    config = yaml.safe_load((run / "config.yaml").read_text(encoding="utf-8"))
     config["nnunet"] = {"seed": 7}
     (run / "config.yaml").write_text(yaml.safe_dump(config))
     build_report(run, reference_dir=tmp_path / "none")

@@ -26,13 +26,13 @@ def test_resume_after_a_failed_stage_runs_only_unfinished_stages(tmp_path):
     state_file = tmp_path / "stages.json"
     with pytest.raises(StageFailedError, match="stage b failed: RuntimeError: simulated crash"):
         run_stages(stages, state_file)
-    state = json.loads(state_file.read_text())
+    state = json.loads(state_file.read_text(encoding="utf-8"))
     assert state["stages"]["a"]["done"] is True and state["stages"]["b"]["done"] is False
     assert not (tmp_path / "c.out").exists()
     flag.write_text("")
     state = run_stages(stages, state_file)
     # a ran once, b twice (failed + resumed), c once
-    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "b", "c"]
+    assert (tmp_path / "log.txt").read_text(encoding="utf-8").split() == ["a", "b", "b", "c"]
     assert all(state["stages"][s]["done"] for s in "abc")
     assert state["stages"]["c"]["peak_memory_mb"] > 1.0 and state["stages"]["c"]["time_s"] >= 0
     assert state["stages"]["c"]["cpu_s"] > 0  # the child at least imported the package
@@ -44,7 +44,7 @@ def test_a_done_stage_whose_output_vanished_is_rerun(tmp_path):
     run_stages(stages, state_file)
     (tmp_path / "b.out").unlink()
     run_stages(stages, state_file)
-    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "b"]
+    assert (tmp_path / "log.txt").read_text(encoding="utf-8").split() == ["a", "b", "b"]
 
 
 def test_failing_cli_command_fails_the_stage(tmp_path):
@@ -104,8 +104,8 @@ def test_kill_minus_9_mid_stage_then_rerun_resumes(tmp_path):
     assert not (tmp_path / "b.out").exists()
     subprocess.run([sys.executable, str(script), "0"], cwd=root, env=env, check=True, timeout=120,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "b"]
-    state = json.loads((tmp_path / "stages.json").read_text())
+    assert (tmp_path / "log.txt").read_text(encoding="utf-8").split() == ["a", "b", "b"]
+    state = json.loads((tmp_path / "stages.json").read_text(encoding="utf-8"))
     assert state["stages"]["a"]["done"] and state["stages"]["b"]["done"]
 
 
@@ -115,4 +115,4 @@ def test_stages_after_a_rerun_stage_run_again(tmp_path):
     run_stages(stages, state_file)
     (tmp_path / "a.out").unlink()
     run_stages(stages, state_file)
-    assert (tmp_path / "log.txt").read_text().split() == ["a", "b", "c", "a", "b", "c"]
+    assert (tmp_path / "log.txt").read_text(encoding="utf-8").split() == ["a", "b", "c", "a", "b", "c"]

@@ -45,13 +45,13 @@ def tiny_run(tmp_path_factory):
 
 def test_every_stage_ran_and_recorded_time_and_memory(tiny_run):
     _, _, run = tiny_run
-    stages = json.loads((run / "stages.json").read_text())["stages"]
+    stages = json.loads((run / "stages.json").read_text(encoding="utf-8"))["stages"]
     assert list(stages) == ["synth", "convert", "train", "predict", "evaluate_segmentation", "features",
                             "classify", "roc", "feature_study", "reader_study", "report"]
     for name, record in stages.items():
         assert record["done"] is True, name
         assert record["time_s"] > 0 and record["peak_memory_mb"] > 10, name
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     assert list(summary["stages"]) == list(stages)[:-1]  # the report does not time itself
     for path in ("config.yaml", "provenance.json", "roc/roc.png", "roc/roc.svg", "dsc_distribution.png",
                  "segmentation/oof.csv", "classifier/predictions.csv", "reader_study/reader_study.json"):
@@ -60,7 +60,7 @@ def test_every_stage_ran_and_recorded_time_and_memory(tiny_run):
 
 def test_summary_names_the_data_and_holds_the_headline_figures(tiny_run):
     _, _, run = tiny_run
-    summary = json.loads((run / "summary.json").read_text())
+    summary = json.loads((run / "summary.json").read_text(encoding="utf-8"))
     assert summary["synthetic"] is True
     assert summary["data_source"] == "synthetic two-center SIJ phantom cohort (scale 0.02, seed 7)"
     cv = summary["segmentation"]["oof"]["cross_validation"]
@@ -71,10 +71,10 @@ def test_summary_names_the_data_and_holds_the_headline_figures(tiny_run):
     assert summary["reader_study"]["simulated"] is True
     assert set(summary["reader_study"]["readers"]) == {"resident_unassisted", "resident_assisted",
                                                        "expert_unassisted", "expert_assisted"}
-    provenance = json.loads((run / "provenance.json").read_text())
+    provenance = json.loads((run / "provenance.json").read_text(encoding="utf-8"))
     assert provenance["seeds"]["nnunet"] == 7 and provenance["versions"]["nnunetv2"] == "2.8.1"
     assert provenance["seeds"]["report"] == 31415 and provenance["seeds"]["uses_report_seed"] is False
-    assert json.loads((run / "reader_study" / "reader_study.json").read_text())["simulated"] is True
+    assert json.loads((run / "reader_study" / "reader_study.json").read_text(encoding="utf-8"))["simulated"] is True
 
 
 def test_the_run_folder_holds_the_dataset_tables_and_the_ceiling(tiny_run):
@@ -82,15 +82,15 @@ def test_the_run_folder_holds_the_dataset_tables_and_the_ceiling(tiny_run):
     dataset = root / "work" / "tiny" / "nnUNet_raw" / "Dataset501_SIJFM"
     for name in ("cases.csv", "dataset_meta.json"):
         assert (run / "dataset" / name).read_bytes() == (dataset / name).read_bytes(), name
-    ceiling = json.loads((run / "dataset" / "ceiling.json").read_text())
+    ceiling = json.loads((run / "dataset" / "ceiling.json").read_text(encoding="utf-8"))
     assert set(ceiling["by_set"]) == {"training", "internal_test", "external_test"}
     assert 0.5 < ceiling["model"]["all"] < 1
-    assert sum(entry["n"] for entry in ceiling["by_set"].values()) == len((dataset / "cases.csv").read_text().splitlines()) - 1
+    assert sum(entry["n"] for entry in ceiling["by_set"].values()) == len((dataset / "cases.csv").read_text(encoding="utf-8").splitlines()) - 1
 
 
 def test_report_table_is_complete_and_labelled_synthetic(tiny_run):
     _, _, run = tiny_run
-    report = (run / "report.md").read_text()
+    report = (run / "report.md").read_text(encoding="utf-8")
     assert "**Synthetic data.**" in report and "simulated" in report
     assert "## Paper vs this run — data: synthetic two-center SIJ phantom cohort (scale 0.02, seed 7)" in report
     table = report.split("## Paper vs this run")[1].split("\n\n")[1]
@@ -106,12 +106,12 @@ def test_rerun_resumes_after_an_interrupted_stage_with_identical_tables(tiny_run
     before = {p: (run / p).read_bytes() for p in ("classifier/predictions.csv", "roc/roc_stats.json",
                                                    "segmentation/oof.csv")}
     state_file = run / "stages.json"
-    state = json.loads(state_file.read_text())
+    state = json.loads(state_file.read_text(encoding="utf-8"))
     state["stages"]["classify"]["done"] = False  # as if interrupted during classify
     state_file.write_text(json.dumps(state))
     shutil.rmtree(run / "classifier")
     assert main(["benchmark", "--config", str(config)]) == 0
-    after = json.loads(state_file.read_text())["stages"]
+    after = json.loads(state_file.read_text(encoding="utf-8"))["stages"]
     assert after["train"] == state["stages"]["train"]  # not rerun
     assert after["classify"]["done"] is True
     for path, content in before.items():
@@ -122,12 +122,12 @@ def test_report_is_rebuilt_from_the_result_files_alone(tiny_run, tmp_path):
     root, _, run = tiny_run
     copy = tmp_path / "tiny"
     shutil.copytree(run, copy)  # no work folder, no images: only the run's CSV/JSON files
-    original = (copy / "report.md").read_text()
+    original = (copy / "report.md").read_text(encoding="utf-8")
     (copy / "report.md").unlink()
     (copy / "summary.json").unlink()
     assert main(["report", str(copy)]) == 0
-    assert (copy / "report.md").read_text() == original
-    assert json.loads((copy / "summary.json").read_text()) == json.loads((run / "summary.json").read_text())
+    assert (copy / "report.md").read_text(encoding="utf-8") == original
+    assert json.loads((copy / "summary.json").read_text(encoding="utf-8")) == json.loads((run / "summary.json").read_text(encoding="utf-8"))
 
 
 def test_a_changed_config_is_refused_for_the_same_run_name(tiny_run):

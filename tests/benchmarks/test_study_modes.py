@@ -67,7 +67,7 @@ def test_skipped_stages_are_recorded_and_never_run(tmp_path):
     stages = [Stage("classify", skip_reason="segmentation-only study: no diagnosis"),
               Stage("roc", commands=(("touch", str(marker)),), skip_reason="segmentation-only study: no diagnosis")]
     state = run_stages(stages, tmp_path / "stages.json", entry_point=_refuse)
-    recorded = json.loads((tmp_path / "stages.json").read_text())["stages"]
+    recorded = json.loads((tmp_path / "stages.json").read_text(encoding="utf-8"))["stages"]
     assert recorded["classify"] == {"done": True, "skipped": True, "reason": "segmentation-only study: no diagnosis"}
     assert state["stages"]["roc"]["skipped"] and not marker.exists()
 

@@ -127,7 +127,7 @@ def test_cli_writes_predictions_with_real_values(run_out, cohort):
 
 def test_threshold_is_youden_on_training_oof_scores(run_out):
     pred = pd.read_csv(run_out / "predictions.csv", dtype={"case_id": str})
-    summary = json.loads((run_out / "classifier.json").read_text())
+    summary = json.loads((run_out / "classifier.json").read_text(encoding="utf-8"))
     training = pred[pred["set"].isin(["train", "validation"])]
     fpr, tpr, thresholds = roc_curve(training["label"], training["score_xgboost"], drop_intermediate=False)
     best_j = np.max(tpr - fpr)
@@ -139,7 +139,7 @@ def test_threshold_is_youden_on_training_oof_scores(run_out):
 
 
 def test_classifier_json_and_importances(run_out):
-    summary = json.loads((run_out / "classifier.json").read_text())
+    summary = json.loads((run_out / "classifier.json").read_text(encoding="utf-8"))
     assert summary["random_state"] == 5 and summary["n_iter"] == 3 and summary["inner_cv_folds"] == 3
     assert summary["inner_cv_auc"] > 0.85
     assert set(summary["best_params"]) >= {"xgb__max_depth", "xgb__learning_rate", "xgb__n_estimators"}
@@ -166,7 +166,7 @@ def test_saved_model_reproduces_test_scores(run_out, cohort):
     test = test[test["error"].isna()]
     scores = pred.set_index("case_id").loc[test["case_id"], "score_xgboost"].to_numpy()
     np.testing.assert_allclose(model.predict_proba(test)[:, 1], scores, rtol=0, atol=1e-6)
-    summary = json.loads((run_out / "classifier.json").read_text())
+    summary = json.loads((run_out / "classifier.json").read_text(encoding="utf-8"))
     assert model.threshold == summary["threshold"]
 
 
@@ -185,7 +185,7 @@ def test_test_rows_do_not_influence_training(run_out, tmp_path):
     training = first["score_source"] == "oof-cv"
     pd.testing.assert_frame_equal(first[training], second[training])
     assert not np.allclose(first.loc[~training, "score_xgboost"], second.loc[~training, "score_xgboost"])
-    a, b = (json.loads((d / "classifier.json").read_text()) for d in (run_out, tmp_path / "out"))
+    a, b = (json.loads((d / "classifier.json").read_text(encoding="utf-8")) for d in (run_out, tmp_path / "out"))
     for key in ("threshold", "best_params", "inner_cv_auc", "selected_features"):
         assert a[key] == b[key], key
     assert (run_out / "model" / "model.json").read_bytes() == (tmp_path / "out" / "model" / "model.json").read_bytes()

@@ -59,7 +59,7 @@ def test_clinical_imaging_is_out_of_fold_on_training_and_fitted_once_for_test(ru
     expected_clin = cross_val_predict(_logreg(), X_train[["age", "sex_male"]], y, cv=folds,
                                       method="predict_proba")[:, 1]
     np.testing.assert_allclose(training["score_clinical"], expected_clin, rtol=1e-9, atol=1e-12)
-    summary = json.loads((run_out / "classifier.json").read_text())
+    summary = json.loads((run_out / "classifier.json").read_text(encoding="utf-8"))
     assert summary["auc_descriptive"]["internal_test"]["score_clinical_imaging"] > 0.9
     assert "logit(score_xgboost)" in summary["clinical_models"]["score_clinical_imaging"]
 
@@ -71,7 +71,7 @@ def test_operating_point_uses_oof_scores_of_the_final_hyper_parameters(run_out, 
     from classifiers.pipeline import build_pipeline
     from nnunet_fm.roc_stats import youden_threshold
 
-    summary = json.loads((run_out / "classifier.json").read_text())
+    summary = json.loads((run_out / "classifier.json").read_text(encoding="utf-8"))
     assert "final hyper-parameters" in summary["operating_point_source"]
     _, train, _, columns, _ = _training_and_test_rows(
         [cohort["train"], cohort["internal"], cohort["external"]], cohort["cases"])
@@ -94,7 +94,7 @@ def test_no_clinical_baseline_leaves_scores_empty_with_a_note(cohort, tmp_path):
     pred = pd.read_csv(out / "predictions.csv")
     assert pred["score_clinical"].isna().all() and pred["score_clinical_imaging"].isna().all()
     assert pred["score_xgboost"].notna().all()
-    note = json.loads((out / "classifier.json").read_text())["clinical_models"]["note"]
+    note = json.loads((out / "classifier.json").read_text(encoding="utf-8"))["clinical_models"]["note"]
     assert "no age column" in note and "left empty" in note
 
 
@@ -109,7 +109,7 @@ def test_blank_age_gives_no_score_for_that_row_only(cohort, tmp_path):
     assert pred.loc[blank, "score_clinical"].isna().all() and pred.loc[blank, "score_clinical_imaging"].isna().all()
     others = pred.drop(index=blank)
     assert others["score_clinical"].notna().all() and others["score_clinical_imaging"].notna().all()
-    notes = json.loads((tmp_path / "out" / "classifier.json").read_text())["clinical_models"]
+    notes = json.loads((tmp_path / "out" / "classifier.json").read_text(encoding="utf-8"))["clinical_models"]
     assert notes["n_rows_without_age_or_sex"] == {"training": 1, "test": 1}
 
 
@@ -129,14 +129,14 @@ def test_robust_feature_classifier_keeps_only_agreeing_features(cohort, tmp_path
     out = tmp_path / "robust"
     assert cli(cohort, out, "--robust-reference", str(ref_csv), "--robust-icc-tau", "0.8",
                "--analysis", "robust_features") == 0
-    record = json.loads((out / "robust_features.json").read_text())
+    record = json.loads((out / "robust_features.json").read_text(encoding="utf-8"))
     _, model_columns = load_features([cohort["train"]])
     icc = feature_icc_table(train, reference)
     expected = [f for f, v in zip(icc["feature"], icc["icc_a1"]) if np.isfinite(v) and v >= 0.8 and f in model_columns]
     assert record["tau"] == 0.8 and record["features"] == expected
     assert "original_glcm_Contrast" not in expected and "original_firstorder_Mean" in expected
     assert record["n_kept"] == len(record["features"])
-    summary = json.loads((out / "classifier.json").read_text())
+    summary = json.loads((out / "classifier.json").read_text(encoding="utf-8"))
     assert summary["analysis"] == "robust_features" and summary["n_feature_columns"] == record["n_kept"]
     assert set(summary["selected_features"]) <= set(record["features"])
 
@@ -177,7 +177,7 @@ def test_robust_classifier_with_no_agreeing_feature_writes_only_the_record(cohor
     reference.to_csv(tmp_path / "ref.csv", index=False)
     out = tmp_path / "robust"
     assert cli(cohort, out, "--robust-reference", str(tmp_path / "ref.csv"), "--robust-icc-tau", "0.9") == 0
-    record = json.loads((out / "robust_features.json").read_text())
+    record = json.loads((out / "robust_features.json").read_text(encoding="utf-8"))
     assert record["n_kept"] == 0 and record["features"] == [] and "no feature" in record["note"]
     assert not (out / "predictions.csv").exists()
     assert (out / "robust_icc.csv").is_file()

@@ -77,3 +77,17 @@ def test_cli_end_to_end(two_sources, tmp_path):
     assert (out / "feature_icc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert (out / "features_a.csv").exists() and (out / "features_b.csv").exists()
     assert not list(out.glob(".*tmp*"))
+
+
+def test_text_columns_are_no_features_and_an_all_nan_feature_is_undefined():
+    import pandas as pd
+
+    from classifiers.feature_stability import icc_table
+
+    base = {"case_id": ["a", "b", "c"], "mask_empty": 0, "error": ""}
+    table_a = pd.DataFrame({**base, "f": [1.0, 2.0, 3.0], "g": [float("nan")] * 3, "note": ["x", "", "y"]})
+    table_b = pd.DataFrame({**base, "f": [1.2, 2.1, 2.8], "g": [float("nan")] * 3, "note": ["", "", ""]})
+    table = icc_table(table_a, table_b).set_index("feature")
+    assert "note" not in table.index
+    assert table.loc["f", "icc_a1"] > 0.8 and table.loc["f", "n_cases"] == 3
+    assert table.loc["g", "stability"] == "undefined" and table.loc["g", "n_cases"] == 0

@@ -40,7 +40,7 @@ def test_writes_every_table_and_plot(study):
         assert (out / name).is_file(), name
     assert summary["study_mode"] == "classification"
     assert sorted(summary["files"]) == sorted(stage.OUTPUT_FILES.values())
-    assert json.loads((out / "feature_study.json").read_text())["elapsed_s"] == summary["elapsed_s"]
+    assert json.loads((out / "feature_study.json").read_text(encoding="utf-8"))["elapsed_s"] == summary["elapsed_s"]
 
 
 def test_icc_counts_per_set_and_pooled_match_the_table(study):
@@ -79,7 +79,7 @@ def test_bland_altman_numbers_are_those_of_the_volume_columns(study):
     both = pred.merge(ref, on="case_id", suffixes=("_p", "_r"))
     both = both[both["error_p"].isna()]
     difference = both["fm_volume_ml_p"] - both["fm_volume_ml_r"]
-    saved = json.loads((run / "feature_study" / "bland_altman.json").read_text())
+    saved = json.loads((run / "feature_study" / "bland_altman.json").read_text(encoding="utf-8"))
     assert saved["bias_ml"] == pytest.approx(difference.mean(), abs=1e-12)
     assert saved["loa_high_ml"] == pytest.approx(difference.mean() + 1.96 * difference.std(ddof=1), abs=1e-12)
 
@@ -101,7 +101,7 @@ def test_shap_of_the_saved_model_adds_up_to_its_scores(study):
     run, summary = study
     shap = pd.read_csv(run / "feature_study" / "shap_values.csv")
     feature_cols = [c for c in shap.columns if c not in ("case_id", "shap_bias", "margin_logit")]
-    model = json.loads((run / "classifier" / "model" / "pipeline.json").read_text())
+    model = json.loads((run / "classifier" / "model" / "pipeline.json").read_text(encoding="utf-8"))
     assert feature_cols == model["selected_features"]
     total = shap[feature_cols].sum(axis=1) + shap["shap_bias"]
     assert np.max(np.abs(total - shap["margin_logit"])) < 1e-4  # float32 trees
@@ -140,7 +140,7 @@ def test_robust_classifier_without_a_model_gives_the_classify_note(study, tmp_pa
 
 def test_redundancy_covers_the_model_features(study):
     run, summary = study
-    model = json.loads((run / "classifier" / "model" / "pipeline.json").read_text())
+    model = json.loads((run / "classifier" / "model" / "pipeline.json").read_text(encoding="utf-8"))
     assert summary["redundancy"]["n_features"] + len(summary["redundancy"]["features_left_out"]) == \
         len(model["selected_features"])
 
@@ -154,7 +154,7 @@ def test_segmentation_only_run_computes_robustness_only(study, tmp_path):
     for part in ("univariate", "shap", "redundancy", "robust_classifier"):
         assert summary[part] == {"available": False, "reason": "segmentation-only study: no diagnosis to analyse"}
     assert not (run / "feature_study" / "univariate.csv").exists()
-    assert (run / "feature_study" / "ibsi_settings.md").read_text().startswith("Radiomics settings in IBSI terms")
+    assert (run / "feature_study" / "ibsi_settings.md").read_text(encoding="utf-8").startswith("Radiomics settings in IBSI terms")
 
 
 def test_missing_inputs_are_named_and_the_rest_still_runs(study, tmp_path):

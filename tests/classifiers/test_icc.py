@@ -11,8 +11,8 @@ from classifiers.icc import icc_a1, icc_both, icc_c1
 
 REFERENCE = Path(__file__).resolve().parents[1] / "reference"
 KEYS = ("icc_a1", "icc_a1_ci_low", "icc_a1_ci_high", "icc_c1", "icc_c1_ci_low", "icc_c1_ci_high")
-PSYCH = json.loads((REFERENCE / "icc_reference.json").read_text())["datasets"]
-PINGOUIN = json.loads((REFERENCE / "icc_reference_pingouin.json").read_text())["datasets"]
+PSYCH = json.loads((REFERENCE / "icc_reference.json").read_text(encoding="utf-8"))["datasets"]
+PINGOUIN = json.loads((REFERENCE / "icc_reference_pingouin.json").read_text(encoding="utf-8"))["datasets"]
 
 
 @pytest.mark.parametrize("name", sorted(PSYCH))

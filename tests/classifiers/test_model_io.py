@@ -60,7 +60,7 @@ def test_pipeline_json_content(fitted, tmp_path):
     pipe, X, _ = fitted
     save_model(pipe, tmp_path / "m", list(X.columns), threshold=0.5, random_state=3,
                hyper_parameters={"xgb__max_depth": np.int64(3), "xgb__learning_rate": np.float64(0.1)})
-    text = (tmp_path / "m" / "pipeline.json").read_text()
+    text = (tmp_path / "m" / "pipeline.json").read_text(encoding="utf-8")
     assert "NaN" not in text  # standard JSON
     desc = json.loads(text)
     assert desc["format"] == "nnunet-fm-classifier"
@@ -75,7 +75,7 @@ def test_pipeline_json_content(fitted, tmp_path):
     assert desc["random_state"] == 3 and desc["threshold"] == 0.5
     assert desc["xgboost_params"]["tree_method"] == "hist"
     assert {"xgboost", "scikit-learn", "numpy", "nnunet-fm"} <= set(desc["versions"])
-    booster = json.loads((tmp_path / "m" / "model.json").read_text())
+    booster = json.loads((tmp_path / "m" / "model.json").read_text(encoding="utf-8"))
     assert "learner" in booster  # XGBoost's own JSON model format
 
 
@@ -85,7 +85,7 @@ def test_load_rejects_tampering_and_missing_files(fitted, tmp_path):
     with pytest.raises(FileNotFoundError, match="pipeline.json"):
         load_model(tmp_path / "nowhere")
     booster = tmp_path / "m" / "model.json"
-    booster.write_text(booster.read_text().replace('"learner"', '"learner" ', 1))
+    booster.write_text(booster.read_text(encoding="utf-8").replace('"learner"', '"learner" ', 1))
     with pytest.raises(ValueError, match="checksum"):
         load_model(tmp_path / "m")
     booster.unlink()
@@ -123,6 +123,6 @@ def test_save_replaces_existing_model(fitted, tmp_path):
 def test_minus_infinity_threshold_round_trips(fitted, tmp_path):
     pipe, X, _ = fitted
     save_model(pipe, tmp_path / "m", list(X.columns), threshold=float("-inf"), random_state=3)
-    assert json.loads((tmp_path / "m" / "pipeline.json").read_text())["threshold"] is None
+    assert json.loads((tmp_path / "m" / "pipeline.json").read_text(encoding="utf-8"))["threshold"] is None
     loaded = load_model(tmp_path / "m")
     assert loaded.threshold == float("-inf") and loaded.predict(X).all()

@@ -15,7 +15,7 @@ def test_failed_write_keeps_old_file_and_leaves_no_temp(tmp_path):
         with atomic_path(target) as tmp:
             tmp.write_text("half")
             raise RuntimeError("crash")
-    assert target.read_text() == "old"
+    assert target.read_text(encoding="utf-8") == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
 
 
@@ -28,7 +28,7 @@ def test_temp_file_keeps_the_volume_suffix(tmp_path):
 
 def test_json_writes_nan_as_null(tmp_path):
     write_json(tmp_path / "a.json", {"auc": math.nan, "ci": [0.1, float("inf")], "n": 3})
-    assert json.loads((tmp_path / "a.json").read_text()) == {"auc": None, "ci": [0.1, None], "n": 3}
+    assert json.loads((tmp_path / "a.json").read_text(encoding="utf-8")) == {"auc": None, "ci": [0.1, None], "n": 3}
 
 
 def test_atomic_dir_leaves_nothing_on_failure(tmp_path):
@@ -85,7 +85,7 @@ def test_owner_marker_guards_overwrite(tmp_path):
     with pytest.raises(NotOwnedError, match=r"Dataset501_SIJFM.*not created by nnunet-fm"):
         with atomic_dir(users, overwrite=True, owner_marker=True):
             pass
-    assert (users / "thesis.docx").read_text() == "precious"
+    assert (users / "thesis.docx").read_text(encoding="utf-8") == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["Dataset501_SIJFM"]
     ours = tmp_path / "Dataset502_SIJFM"
     with atomic_dir(ours, owner_marker=True) as tmp:

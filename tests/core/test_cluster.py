@@ -77,7 +77,7 @@ def _fail_twice(counter: str) -> int:
     """Raises on its first two attempts (counted in a file), then returns the attempt count."""
     with open(counter, "a") as f:
         f.write("x")
-    attempts = len(Path(counter).read_text())
+    attempts = len(Path(counter).read_text(encoding="utf-8"))
     if attempts < 3:
         raise RuntimeError(f"attempt {attempts} failed")
     return attempts
@@ -193,7 +193,7 @@ def test_killed_worker_task_reruns_and_map_completes(client, tmp_path):
     assert [value for value, _ in results] == [0, 10, 20, 30, 40, 50]
     assert marker.exists(), "the first attempt of item 3 did not run"
     # The rerun ran in another process than the one that died.
-    assert results[3][1] != int(marker.read_text())
+    assert results[3][1] != int(marker.read_text(encoding="utf-8"))
     client.wait_for_workers(2, timeout=60)  # the nanny restarts the dead worker
 
 
@@ -296,12 +296,12 @@ def test_slurm_cluster_submits_its_jobs_and_cancels_them_on_close(monkeypatch, t
         while len(list(tmp_path.glob("job_*.sh"))) < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         scheduler = slurm_client.scheduler.address
-    scripts = [path.read_text() for path in sorted(tmp_path.glob("job_*.sh"))]
+    scripts = [path.read_text(encoding="utf-8") for path in sorted(tmp_path.glob("job_*.sh"))]
     assert len(scripts) == 2
     for script in scripts:
         assert "#SBATCH -p gpu" in script and "#SBATCH --gres=gpu:1" in script and "#SBATCH --mem=4G" in script
         assert f"dask_worker {scheduler} " in script and "--resources GPU=1" in script
-    cancelled = (tmp_path / "cancelled").read_text().split()
+    cancelled = (tmp_path / "cancelled").read_text(encoding="utf-8").split()
     assert sorted(cancelled) == sorted(p.stem.split("_")[1] for p in tmp_path.glob("job_*.sh"))
 
 

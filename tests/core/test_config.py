@@ -66,7 +66,7 @@ def test_user_runs_go_to_the_git_ignored_runs_folder_not_the_committed_reference
 
     config = load_run_config()
     assert Path(config.out_dir, config.name) == Path("results/runs/quick-synthetic")
-    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text().splitlines()
+    ignored = (Path(__file__).resolve().parents[2] / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "/results/runs/" in ignored
 
 

@@ -192,7 +192,7 @@ def test_the_study_records_its_seeds_in_the_provenance(tmp_path):
     config = load_run_config(None, {"seeds": {"report": 99, "development": [1, 2]}})
     paths = run_paths(config, tmp_path)
     prepare_run(config, paths)
-    seeds = json.loads((paths.run_dir / "provenance.json").read_text())["seeds"]
+    seeds = json.loads((paths.run_dir / "provenance.json").read_text(encoding="utf-8"))["seeds"]
     assert seeds["report"] == 99 and seeds["development"] == [1, 2] and seeds["synth"] == 99
     assert seeds["uses_report_seed"] is True
 

@@ -63,7 +63,7 @@ def test_flags_override_the_config_section(tmp_path):
     out = tmp_path / "out"
     assert main(["-q", "feature-study", "--features-a", str(a), "--features-b", str(b), "--out", str(out),
                  "--config", str(yaml_file), "--top-n", "4"]) == 0
-    summary = json.loads((out / "feature_study.json").read_text())
+    summary = json.loads((out / "feature_study.json").read_text(encoding="utf-8"))
     assert summary["settings"]["icc_thresholds"] == [0.5] and summary["settings"]["top_n"] == 4
     assert summary["settings"]["level"] == 0.9
     counts = summary["robustness"]["groups"]["cases"]
@@ -101,8 +101,8 @@ def test_malformed_cases_csv_of_a_run_is_named(tmp_path, caplog):
     (run / "features").mkdir(parents=True)
     (run / "dataset").mkdir()
     for name in ("internal_test", "external_test"):
-        (run / "features" / f"{name}.csv").write_text(a.read_text())
-        (run / "features" / f"reference_{name}.csv").write_text(b.read_text())
+        (run / "features" / f"{name}.csv").write_text(a.read_text(encoding="utf-8"))
+        (run / "features" / f"reference_{name}.csv").write_text(b.read_text(encoding="utf-8"))
     (run / "dataset" / "cases.csv").write_text("case_id,set\nX,train\n")
     assert main(["feature-study", "--run", str(run)]) == 1
     errors = _errors(caplog)

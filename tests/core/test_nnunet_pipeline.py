@@ -120,10 +120,10 @@ def test_environment_comes_from_config_not_shell(tmp_path, monkeypatch):
 
 
 def test_splits_copied_and_verified(tiny):
-    raw_splits = json.loads((tiny["raw"] / DATASET_NAME / "splits_final.json").read_text())
+    raw_splits = json.loads((tiny["raw"] / DATASET_NAME / "splits_final.json").read_text(encoding="utf-8"))
     pre = tiny["folders"].preprocessed / DATASET_NAME
-    assert json.loads((pre / "splits_final.json").read_text()) == raw_splits
-    plans = json.loads((pre / "nnUNetPlans_fmtest.json").read_text())
+    assert json.loads((pre / "splits_final.json").read_text(encoding="utf-8")) == raw_splits
+    plans = json.loads((pre / "nnUNetPlans_fmtest.json").read_text(encoding="utf-8"))
     arch = plans["configurations"]["3d_fullres"]["architecture"]["arch_kwargs"]
     assert max(arch["features_per_stage"]) <= 16 and arch["features_per_stage"][0] == 4
     assert (pre / "nnUNetPlans.json").is_file()  # nnU-Net's default plan is kept beside ours
@@ -172,7 +172,7 @@ def test_train_resume_skip_predict(tiny, tmp_path):
     assert (fold0 / "checkpoint_final.pth").stat().st_mtime == mtime
 
     # The trainer used our split, not nnU-Net's random one.
-    log_text = "".join(p.read_text() for p in (model_folder(DATASET_ID, TEST) / "fold_1").glob("training_log_*.txt"))
+    log_text = "".join(p.read_text(encoding="utf-8") for p in (model_folder(DATASET_ID, TEST) / "fold_1").glob("training_log_*.txt"))
     assert "Using splits from existing split file" in log_text
 
     out = tmp_path / "predictions"
@@ -193,7 +193,7 @@ def test_train_resume_skip_predict(tiny, tmp_path):
         assert len(report.seconds_per_case[sub]) == len(cases)
 
     # No leakage: every OOF case came from the fold whose val set holds it.
-    splits = json.loads((tiny["folders"].preprocessed / DATASET_NAME / "splits_final.json").read_text())
+    splits = json.loads((tiny["folders"].preprocessed / DATASET_NAME / "splits_final.json").read_text(encoding="utf-8"))
     owner = oof_fold_of_cases(splits)
     assert sorted(owner) == sorted(list_cases(raw / "imagesTr"))
     for case, fold in owner.items():

@@ -208,5 +208,5 @@ def test_quick_plan_trains_on_real_scans(tmp_path):
     short = replace(QUICK, num_epochs=1, iterations_per_epoch=2, val_iterations_per_epoch=1)
     result = train_fold(505, short, 0, num_threads=1)
     assert result.status == "trained" and result.checkpoint.is_file()
-    plans = json.loads(planning.plans_file.read_text())
+    plans = json.loads(planning.plans_file.read_text(encoding="utf-8"))
     assert total_strides(plans["configurations"]["3d_fullres"]) == [4, 8, 8]

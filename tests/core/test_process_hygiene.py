@@ -45,7 +45,7 @@ def wait_for(condition, seconds: float = 30.0) -> bool:
 
 def running(pid: int) -> bool:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return False
     return state != "Z"  # an unreaped zombie does no work

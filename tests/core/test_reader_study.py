@@ -118,7 +118,7 @@ def test_cli_end_to_end(study, jobs):
                "--reader", f"res_ai={root / 'res_ai'}", "--pairs", "res_ai:res", "--out", str(out), "--jobs", jobs])
     assert rc == 0
     table = pd.read_csv(out / "reader_study.csv")
-    summary = json.loads((out / "reader_study.json").read_text())
+    summary = json.loads((out / "reader_study.json").read_text(encoding="utf-8"))
     res = table[(table["comparison"] == "vs_reference") & (table["reader"] == "res")]
     assert res["dice"].tolist() == pytest.approx([2 * n / (10 + n) for n in lengths["res"]])
     inter = table[table["comparison"] == "inter_reader"]

@@ -41,14 +41,14 @@ def test_three_panels_with_every_baseline(tmp_path):
 
     path = _predictions(tmp_path / "p.csv")
     assert _roc(path, tmp_path / "roc") == 0
-    stats = json.loads((tmp_path / "roc" / "roc_stats.json").read_text())
+    stats = json.loads((tmp_path / "roc" / "roc_stats.json").read_text(encoding="utf-8"))
     assert list(stats["groups"]) and set(stats["groups"]) == {"training", "internal_test", "external_test"}
     assert list(stats["groups"]["external_test"]["scores"]) == [
         "score_xgboost", "score_fm_volume", "score_clinical", "score_clinical_imaging"]
     assert stats["scores_left_out"] == {} and stats["score_warnings"] == []
     height, width = matplotlib.image.imread(tmp_path / "roc" / "roc.png").shape[:2]
     assert width > 2.5 * height  # three panels side by side
-    svg = (tmp_path / "roc" / "roc.svg").read_text()
+    svg = (tmp_path / "roc" / "roc.svg").read_text(encoding="utf-8")
     for text in ("Training (out-of-fold)", "Internal test", "External test", "Clinical + imaging", "FM volume"):
         assert text in svg
 
@@ -60,7 +60,7 @@ def test_empty_baseline_is_left_out_and_named(tmp_path, caplog):
     frame.to_csv(tmp_path / "p.csv", index=False)
     with caplog.at_level(logging.WARNING):
         assert _roc(tmp_path / "p.csv", tmp_path / "roc") == 0
-    stats = json.loads((tmp_path / "roc" / "roc_stats.json").read_text())
+    stats = json.loads((tmp_path / "roc" / "roc_stats.json").read_text(encoding="utf-8"))
     assert set(stats["scores_left_out"]) == {"score_clinical", "score_clinical_imaging"}
     assert "empty for 1 of 114 cases (training_3)" in stats["scores_left_out"]["score_clinical_imaging"]
     assert list(stats["groups"]["training"]["scores"]) == ["score_xgboost", "score_fm_volume"]
@@ -87,7 +87,7 @@ def test_constant_score_is_analysed_with_a_visible_warning(tmp_path, caplog):
     frame.to_csv(tmp_path / "p.csv", index=False)
     with caplog.at_level(logging.WARNING):
         assert _roc(tmp_path / "p.csv", tmp_path / "roc") == 0
-    stats = json.loads((tmp_path / "roc" / "roc_stats.json").read_text())
+    stats = json.loads((tmp_path / "roc" / "roc_stats.json").read_text(encoding="utf-8"))
     assert len(stats["score_warnings"]) == 1 and "constant" in stats["score_warnings"][0]
     assert "constant" in caplog.text
     assert stats["groups"]["internal_test"]["scores"]["score_clinical"]["auc"] == 0.5

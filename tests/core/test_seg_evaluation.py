@@ -38,7 +38,7 @@ def _write(path: Path, array: np.ndarray, spacing_zyx) -> None:
 @pytest.fixture()
 def folders(tmp_path):
     """Reference cases 0-2 from the stored reference, plus both-empty and pred-only cases."""
-    cases = json.loads(REFERENCE.read_text())["cases"][:3]
+    cases = json.loads(REFERENCE.read_text(encoding="utf-8"))["cases"][:3]
     ref_dir, pred_dir = tmp_path / "ref", tmp_path / "pred"
     expected = {}
     for i, case in enumerate(cases):
@@ -190,7 +190,7 @@ def test_cli_end_to_end_with_cv(folders, tmp_path):
                "--cases", str(tmp_path / "cases.csv"), "--jobs", "2", "--n-boot", "200"])
     assert rc == 0
     per_case = pd.read_csv(out)
-    summary = json.loads((tmp_path / "eval" / "oof_summary.json").read_text())
+    summary = json.loads((tmp_path / "eval" / "oof_summary.json").read_text(encoding="utf-8"))
     dice = per_case.set_index("case_id")["dice"]
     cv = summary["cross_validation"]
     fold0 = (dice["SIJ_1_0001"] + dice["SIJ_1_0004"]) / 2
@@ -224,7 +224,7 @@ def test_cli_penalty_lesions_and_slice_nsd_in_outputs(folders, tmp_path):
                "--n-boot", "50"])
     assert rc == 0
     per_case = pd.read_csv(out, dtype={"case_id": str}).set_index("case_id")
-    summary = json.loads((tmp_path / "seg" / "internal_test_summary.json").read_text())
+    summary = json.loads((tmp_path / "seg" / "internal_test_summary.json").read_text(encoding="utf-8"))
     # SIJ_1_0005: empty reference, 18-voxel prediction on a 4 x 8 x 8 grid at 4 x 0.7 x 0.7 mm
     diagonal = math.sqrt(16.0 ** 2 + 5.6 ** 2 + 5.6 ** 2)
     row = per_case.loc["SIJ_1_0005"]
@@ -257,7 +257,7 @@ def test_cli_missing_skip_lists_the_skipped_cases(folders, tmp_path, caplog):
         rc = main(["evaluate-seg", "--pred", str(pred_dir), "--ref", str(ref_dir), "--out", str(out),
                    "--n-boot", "20", "--missing", "skip"])
     assert rc == 0
-    summary = json.loads((tmp_path / "oof_summary.json").read_text())
+    summary = json.loads((tmp_path / "oof_summary.json").read_text(encoding="utf-8"))
     assert summary["skipped_case_ids"] == ["SIJ_1_0002"] and summary["n_skipped"] == 1
     assert summary["all_cases"]["n_cases"] == 4
     assert "1 skipped without a prediction" in caplog.text

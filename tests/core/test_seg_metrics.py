@@ -24,7 +24,7 @@ def _unpack(packed: dict) -> np.ndarray:
 
 
 def _cases():
-    data = json.loads(REFERENCE.read_text())
+    data = json.loads(REFERENCE.read_text(encoding="utf-8"))
     return [pytest.param(case, id=case["name"]) for case in data["cases"]]
 
 
@@ -65,7 +65,7 @@ def test_matches_surface_distance_medpy_and_simpleitk(case):
 
 
 def test_reference_set_covers_lesion_miss_and_false_positive():
-    data = {c["name"]: c for c in json.loads(REFERENCE.read_text())["cases"]}
+    data = {c["name"]: c for c in json.loads(REFERENCE.read_text(encoding="utf-8"))["cases"]}
     itk = data["lesions_missed_and_fp"]["simpleitk"]
     assert (itk["ref_lesions"], itk["detected_lesions"], itk["fp_lesions"]) == (4, 3, 1)
     assert {tuple(c["spacing_mm"]) for c in data.values()} == {(4.0, 0.7, 0.7), (3.3, 0.595, 0.8)}
@@ -187,7 +187,7 @@ def _rotation(angles):
 
 
 def test_case_metrics_columns_and_oblique_invariance():
-    data = json.loads(REFERENCE.read_text())["cases"]
+    data = json.loads(REFERENCE.read_text(encoding="utf-8"))["cases"]
     case = next(c for c in data if c["name"] == "ellipsoid_odd")
     ref, pred = _unpack(case["ref"]), _unpack(case["pred"])
     spacing_xyz = tuple(reversed(case["spacing_mm"]))

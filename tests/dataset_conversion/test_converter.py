@@ -175,14 +175,14 @@ def test_layout_and_manifest(converted):
         assert c["label"] == str(int(c["diagnosis"] == "axSpA"))
         assert (c["fold"] == "-1") == (c["set"] not in ("train", "validation"))
     assert len(list((ds / "imagesTr").iterdir())) == 8
-    dataset_json = json.loads((ds / "dataset.json").read_text())
+    dataset_json = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     assert dataset_json["channel_names"] == {"0": "T1"}
     assert dataset_json["labels"] == {"background": 0, "fm": 1}
     assert dataset_json["numTraining"] == 8
     assert dataset_json["file_ending"] == ".nii.gz"
     assert "clinical.csv" in dataset_json["description"]
 
-    splits = json.loads((ds / "splits_final.json").read_text())
+    splits = json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))
     assert len(splits) == 5
     tr_ids = sorted(c["case_id"] for c in cases if c["set"] in ("train", "validation"))
     assert sorted(sum((f["val"] for f in splits), [])) == tr_ids
@@ -253,7 +253,7 @@ def test_no_phi_anywhere_in_dataset(converted):
                 assert bytes(header[field].item()).strip(b"\x00 ") == b"", (path, field)
             assert len(header.extensions) == 0
     # The key (with source ids) sits beside the dataset, not in it.
-    assert any(p in id_key_path(raw, 501, "SIJFM").read_text() for p in patient_ids)
+    assert any(p in id_key_path(raw, 501, "SIJFM").read_text(encoding="utf-8") for p in patient_ids)
 
 
 def test_nnunet_integrity_check_passes(converted):
@@ -264,10 +264,10 @@ def test_nnunet_integrity_check_passes(converted):
 
 def test_existing_dataset_needs_overwrite(converted):
     cohort, raw, ds = converted
-    before = (ds / "cases.csv").read_text()
+    before = (ds / "cases.csv").read_text(encoding="utf-8")
     with pytest.raises(FileExistsError, match="already exists"):
         convert_cohort(cohort, raw, 501, seed=7, jobs=1)
-    assert (ds / "cases.csv").read_text() == before
+    assert (ds / "cases.csv").read_text(encoding="utf-8") == before
     assert main(["convert", "--input", str(cohort), "--out", str(raw), "--dataset-id", "501", "--seed", "7"]) == 1
 
 
@@ -444,7 +444,7 @@ def test_collect_errors_reports_everything(cohort, tmp_path):
     code = main(["convert", "--input", str(cohort), "--out", str(raw), "--dataset-id", "503",
                  "--collect-errors", "--jobs", "2", "--error-report", str(report)])
     assert code == 1
-    problems = json.loads(report.read_text())["problems"]
+    problems = json.loads(report.read_text(encoding="utf-8"))["problems"]
     found = {(p["patient_id"], p["fault"].split(" ")[0]) for p in problems}
     assert found == {(rows[0]["patient_id"], "diagnosis"), (rows[1]["patient_id"], "center"),
                      (rows[2]["patient_id"], "image"), (label2, "mask"), (inf_pid, "image")}
@@ -532,7 +532,7 @@ def test_synthetic_cohort_converts(tmp_path):
     assert len(list((ds / "imagesTr").glob("*.nii.gz"))) == expected["train"] + expected["validation"]
     assert len(list((ds / "imagesTs").glob("*.nii.gz"))) == expected["internal_test"]
     assert len(list((ds / "imagesExt").glob("*.nii.gz"))) == n2
-    assert json.loads((ds / "dataset.json").read_text())["numTraining"] == expected["train"] + expected["validation"]
+    assert json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["numTraining"] == expected["train"] + expected["validation"]
     # Diagnosis survives; source ids do not.
     key = {r["case_id"]: r["patient_id"] for r in read_csv(id_key_path(raw, 505, "SIJFM"))}
     dx = {r["patient_id"]: r["diagnosis"] for r in sheet}
@@ -587,7 +587,7 @@ def test_segmentation_only_cohort_warns_at_once_and_says_so(cohort, tmp_path, ca
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert any(w.endswith("clinical.csv: segmentation-only study (clinical.csv has no diagnosis column); "
                           "classification and ROC will be skipped") for w in warnings)
-    meta = json.loads((ds / "dataset_meta.json").read_text())
+    meta = json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))
     assert meta["study_mode"] == "segmentation_only" and meta["stratified_by"] is None
     assert meta["clinical_baseline_available"] is False
     assert meta["clinical_baseline_reason"] == "clinical.csv has no age column"
@@ -600,7 +600,7 @@ def test_one_class_cohort_is_segmentation_only(cohort, tmp_path, caplog):
     rewrite_sheet(cohort, lambda r: {**r, "diagnosis": "axSpA", "sex": "" if r["patient_id"].endswith("1") else r["sex"]})
     with caplog.at_level("WARNING", logger="dataset_conversion"):
         ds = convert_cohort(cohort, tmp_path / "raw", 511, jobs=1)
-    meta = json.loads((ds / "dataset_meta.json").read_text())
+    meta = json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))
     assert meta["study_mode"] == "segmentation_only"
     assert meta["study_mode_reason"] == "every patient in clinical.csv has the diagnosis 'axSpA' (one class)"
     assert meta["clinical_baseline_reason"] == "sex is empty for 2 of 12 patient(s)"
@@ -611,7 +611,7 @@ def test_missing_age_in_a_classification_cohort_warns_about_the_baseline(cohort,
     rewrite_sheet(cohort, lambda r: {**r, "age": ""})
     with caplog.at_level("WARNING", logger="dataset_conversion"):
         ds = convert_cohort(cohort, tmp_path / "raw", 512, jobs=1)
-    meta = json.loads((ds / "dataset_meta.json").read_text())
+    meta = json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))
     assert meta["study_mode"] == "classification" and meta["clinical_baseline_available"] is False
     assert any("clinical.csv: no clinical baseline (age + sex) will be fitted: age is empty for 12 of 12"
                in r.getMessage() for r in caplog.records)
@@ -628,9 +628,9 @@ def test_fixed_set_column_sets_the_test_split(cohort, tmp_path):
     assert {p for p, s in where.items() if s == "internal_test"} == {"PATDOE1000", "PATDOE1001"}
     assert where["PATDOE2000"] == "train" and set(where.values()) == {"train", "internal_test"}
     assert all((c["fold"] == "-1") == (c["set"] == "internal_test") for c in cases)
-    folds = json.loads((ds / "splits_final.json").read_text())
+    folds = json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))
     assert sorted(sum((f["val"] for f in folds), [])) == sorted(c["case_id"] for c in cases if c["set"] == "train")
-    assert json.loads((ds / "dataset_meta.json").read_text())["split_source"] == "clinical.csv set column"
+    assert json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))["split_source"] == "clinical.csv set column"
 
 
 def test_mixed_set_column_is_refused(cohort, tmp_path):
@@ -658,10 +658,10 @@ def test_two_sequences_become_two_channels_and_resampling_is_recorded(cohort, tm
     add_stir(cohort, shift_mm=0.35)
     raw = tmp_path / "raw"
     ds = convert_cohort(cohort, raw, 514, jobs=1)
-    dataset = json.loads((ds / "dataset.json").read_text())
+    dataset = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     assert dataset["channel_names"] == {"0": "T1", "1": "STIR"}
     key = {r["patient_id"]: r["case_id"] for r in read_csv(id_key_path(raw, 514, "SIJFM"))}
-    meta = json.loads((ds / "dataset_meta.json").read_text())
+    meta = json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))
     assert meta["resampled_cases"] == {key["PATDOE1000"]: ["STIR"]}
     moved = next(ds.rglob(f"{key['PATDOE1000']}_0001.nii.gz"))
     first = sitk.ReadImage(str(next(ds.rglob(f"{key['PATDOE1000']}_0000.nii.gz"))))
@@ -679,4 +679,4 @@ def test_sequence_outside_the_first_field_of_view_is_refused(cohort, tmp_path):
 
 def test_declared_channel_name_for_a_single_image_column(cohort, tmp_path):
     ds = convert_cohort(cohort, tmp_path / "raw", 515, jobs=1, channel_names=("STIR",))
-    assert json.loads((ds / "dataset.json").read_text())["channel_names"] == {"0": "STIR"}
+    assert json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "STIR"}

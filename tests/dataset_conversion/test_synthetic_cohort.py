@@ -113,8 +113,8 @@ def _digest(folder: Path) -> dict[str, str]:
 def test_same_seed_gives_identical_files_for_any_number_of_jobs(cohorts):
     serial, parallel = cohorts
     assert _digest(serial) == _digest(parallel)
-    a = json.loads((serial / "cohort.json").read_text())
-    b = json.loads((parallel / "cohort.json").read_text())
+    a = json.loads((serial / "cohort.json").read_text(encoding="utf-8"))
+    b = json.loads((parallel / "cohort.json").read_text(encoding="utf-8"))
     a.pop("timing"), b.pop("timing")  # wall/CPU time and jobs differ by design
     assert a == b
 
@@ -189,7 +189,7 @@ def test_center2_dicom_series_is_oblique_shuffled_and_carries_phi(cohorts):
 
 
 def test_cohort_json_documents_the_run(cohorts):
-    info = json.loads((cohorts[0] / "cohort.json").read_text())
+    info = json.loads((cohorts[0] / "cohort.json").read_text(encoding="utf-8"))
     assert info["seed"] == 11 and info["scale"] == TINY and info["n_patients"] == 12
     assert info["counts"] == {"center1_axSpA": 3, "center1_non-axSpA": 3, "center2_axSpA": 3, "center2_non-axSpA": 3}
     assert set(info["fm_volume_alone_auc"]) == {"all", "center1", "center2"}

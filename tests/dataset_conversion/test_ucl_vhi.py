@@ -61,7 +61,7 @@ def test_disease_region_cohort_holds_out_test_data(ucl_root, tmp_path):
     assert (cohort / "masks/4386_mask.nii.gz").is_symlink()
     sheet = read_cohort_sheet(cohort)
     assert sheet.problems == [] and sheet.channel_names == ("T1",)
-    recipe = json.loads((cohort / "ucl_vhi_import.json").read_text())
+    recipe = json.loads((cohort / "ucl_vhi_import.json").read_text(encoding="utf-8"))
     assert recipe["counts"] == {"train": 1, "internal_test": 1} and recipe["geometry_tolerance"] == 1e-4
 
 
@@ -76,8 +76,8 @@ def test_inflammation_cohort_converts_to_a_segmentation_only_stir_dataset(ucl_ro
     assert (cohort / "masks/1013_mask.nii.gz").read_bytes() == (
         REAL_SAMPLE / "1013/inflammation_stir_R12.nii.gz").read_bytes()
     ds = convert_cohort(cohort, tmp_path / "raw", 530, n_folds=2, jobs=1)
-    assert json.loads((ds / "dataset.json").read_text())["channel_names"] == {"0": "STIR"}
-    meta = json.loads((ds / "dataset_meta.json").read_text())
+    assert json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "STIR"}
+    meta = json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))
     assert meta["study_mode"] == "segmentation_only" and meta["clinical_baseline_available"] is False
 
 
@@ -97,10 +97,10 @@ def test_inflammation_with_t1_gives_two_channels_resampled_where_grids_differ(uc
     assert list(read_rows(cohort)[0])[3:5] == ["image_stir", "image_t1"]
     raw = tmp_path / "raw"
     ds = convert_cohort(cohort, raw, 532, n_folds=2, jobs=1)
-    assert json.loads((ds / "dataset.json").read_text())["channel_names"] == {"0": "STIR", "1": "T1"}
+    assert json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "STIR", "1": "T1"}
     key = {r["patient_id"]: r["case_id"]
-           for r in csv.DictReader((raw / "Dataset532_SIJFM.id_key.csv").read_text().splitlines())}
-    assert json.loads((ds / "dataset_meta.json").read_text())["resampled_cases"] == {key["4386"]: ["T1"]}
+           for r in csv.DictReader((raw / "Dataset532_SIJFM.id_key.csv").read_text(encoding="utf-8").splitlines())}
+    assert json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))["resampled_cases"] == {key["4386"]: ["T1"]}
     with pytest.raises(ValueError, match="--with-t1 adds T1W to the inflammation task"):
         collect_scans(ucl_root, "disease-region", with_t1=True)
 
@@ -159,10 +159,10 @@ def test_ucl_subset_converts_to_a_segmentation_only_t1_dataset(tmp_path, caplog)
                                                             "3002", "4386"]
     with caplog.at_level("WARNING", logger="dataset_conversion"):
         ds = convert_cohort(cohort, tmp_path / "raw", 531, jobs=2)  # qform-only masks accepted at 1e-4
-    assert json.loads((ds / "dataset.json").read_text())["channel_names"] == {"0": "T1"}
-    meta = json.loads((ds / "dataset_meta.json").read_text())
+    assert json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "T1"}
+    meta = json.loads((ds / "dataset_meta.json").read_text(encoding="utf-8"))
     assert (meta["study_mode"], meta["split_source"]) == ("segmentation_only", "clinical.csv set column")
     assert len(list((ds / "imagesTr").iterdir())) == 8 and not any((ds / "imagesTs").iterdir())
-    folds = json.loads((ds / "splits_final.json").read_text())
+    folds = json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))
     assert len(folds) == 5 and sorted(len(f["val"]) for f in folds) == [1, 1, 2, 2, 2]
     assert any("segmentation-only study" in r.getMessage() for r in caplog.records)

@@ -111,7 +111,7 @@ def test_bad_clinical_rows_are_refused_before_any_output(tmp_path, capsys, caplo
 
 def test_an_extra_csv_field_names_the_line(tmp_path, capsys, caplog, cohort):
     sheet = cohort / "clinical.csv"
-    lines = sheet.read_text().splitlines()
+    lines = sheet.read_text(encoding="utf-8").splitlines()
     lines[3] += ",surplus"
     sheet.write_text("\n".join(lines) + "\n")
     refused(["convert", "--input", cohort, "--out", tmp_path / "raw"], capsys, caplog, 1,
@@ -140,7 +140,7 @@ def test_overwrite_never_deletes_a_folder_the_converter_did_not_write(tmp_path, 
     (user / "thesis.docx").write_text("precious")
     refused(["convert", "--input", cohort, "--out", tmp_path / "raw", "--overwrite"], capsys, caplog, 1,
             [str(user), "marker"], watch=tmp_path)
-    assert (user / "thesis.docx").read_text() == "precious"
+    assert (user / "thesis.docx").read_text(encoding="utf-8") == "precious"
 
 
 def test_a_volume_over_the_voxel_limit_is_refused_naming_the_file(tmp_path, capsys, caplog, cohort):
@@ -162,7 +162,7 @@ def test_valid_conversion_fills_the_run_folder_and_a_segmentation_only_cohort_wa
     dataset = raw / "Dataset501_SIJFM"
     for name in ("cases.csv", "dataset_meta.json"):
         assert (run / "dataset" / name).read_bytes() == (dataset / name).read_bytes()
-    assert json.loads((run / "dataset" / "dataset_meta.json").read_text())["study_mode"] == "segmentation_only"
+    assert json.loads((run / "dataset" / "dataset_meta.json").read_text(encoding="utf-8"))["study_mode"] == "segmentation_only"
     assert not (run / "dataset" / "ceiling.json").exists()  # user data: no synthetic ceiling
     with open(run / "dataset" / "cases.csv", newline="") as handle:
         assert len(list(csv.DictReader(handle))) == 12

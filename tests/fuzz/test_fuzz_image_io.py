@@ -166,7 +166,7 @@ def test_garbage_files_are_refused(tmp_path, content):
 
 def test_detached_header_pointing_at_a_pipe_or_missing_data_is_refused(tmp_path):
     write(tmp_path / "vol.mhd", volume(), False)
-    header = (tmp_path / "vol.mhd").read_text()
+    header = (tmp_path / "vol.mhd").read_text(encoding="utf-8")
     make_fifo(tmp_path / "pipe.raw")
     for name, data_file in [("pipe.mhd", "pipe.raw"), ("missing.mhd", "nowhere.raw"), ("dev.mhd", "/dev/zero")]:
         lines = [f"ElementDataFile = {data_file}" if ln.startswith("ElementDataFile") else ln

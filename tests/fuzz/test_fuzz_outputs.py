@@ -33,7 +33,7 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path):
             (tmp / "a").write_text("1")
 
     judge(build, accept=False, culprits=["ds", "is a file"], watch=tmp_path)
-    assert (tmp_path / "ds").read_text() == "x"
+    assert (tmp_path / "ds").read_text(encoding="utf-8") == "x"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write into read-only folders")

@@ -19,7 +19,7 @@ HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
-    reference = json.loads((HERE / "icc_reference.json").read_text())
+    reference = json.loads((HERE / "icc_reference.json").read_text(encoding="utf-8"))
     out = {"source": f"pingouin {pingouin.__version__} intraclass_corr", "datasets": {}}
     for name, data in reference["datasets"].items():
         rows = [

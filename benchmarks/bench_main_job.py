@@ -22,6 +22,8 @@ import platform
 from pathlib import Path
 from typing import Any, Sequence
 
+from nnunet_fm.provenance import portable_path
+
 LOG = logging.getLogger(__name__)
 DEFAULT_OUT = Path("results") / "benchmarks" / "main_job.json"
 TARGET_WALL_S = 12 * 60
@@ -113,7 +115,7 @@ def build_report(run_dir: Path, baseline_dir: Path | None = None) -> dict[str, A
     current = summarize(read_stages(run_dir))
     report: dict[str, Any] = {
         "benchmark": "main job (whole study), per-stage wall / CPU / peak memory from stages.json",
-        "run": str(run_dir),
+        "run": portable_path(run_dir, Path.cwd()),
         "platform_of_run": _run_platform(run_dir),
         "read_on": platform.platform(),
         "targets": {"total_wall_s": TARGET_WALL_S, "peak_memory_mb": TARGET_PEAK_MEMORY_MB},
@@ -121,7 +123,7 @@ def build_report(run_dir: Path, baseline_dir: Path | None = None) -> dict[str, A
     }
     if baseline_dir is not None:
         baseline = summarize(read_stages(baseline_dir))
-        report["baseline_run"] = str(baseline_dir)
+        report["baseline_run"] = portable_path(baseline_dir, Path.cwd())
         report["baseline"] = baseline
         report["comparison"] = compare(current, baseline)
     return report

@@ -42,8 +42,10 @@ FIGURES = {
     "external_test_auc_xgboost": ("classification", "external_test", "score_xgboost", "auc"),
     "internal_test_auc_clinical": ("classification", "internal_test", "score_clinical", "auc"),
     "external_test_auc_clinical": ("classification", "external_test", "score_clinical", "auc"),
-    "internal_test_bayes_auc": ("ceiling", "internal_test", "bayes_auc_all"),
-    "external_test_bayes_auc": ("ceiling", "external_test", "bayes_auc_all"),
+    "training_oof_auc_xgboost": ("classification", "training", "score_xgboost", "auc"),
+    "training_oof_bayes_auc": ("ceiling", "by_set", "oof", "bayes_auc_all"),
+    "internal_test_bayes_auc": ("ceiling", "by_set", "internal_test", "bayes_auc_all"),
+    "external_test_bayes_auc": ("ceiling", "by_set", "external_test", "bayes_auc_all"),
 }
 
 
@@ -57,7 +59,11 @@ def dig(data: Any, keys: Sequence[str]) -> Optional[float]:
 
 
 def headline(summary: dict) -> dict[str, Optional[float]]:
-    """The figures of :data:`FIGURES` from one run's ``summary.json``."""
+    """The figures of :data:`FIGURES` from one run's ``summary.json`` (the ceiling's rows keyed by set)."""
+    ceiling = summary.get("ceiling") or {}
+    rows = ceiling.get("rows") if isinstance(ceiling, dict) else None
+    if isinstance(rows, list):
+        summary = {**summary, "ceiling": {"by_set": {r.get("set"): r for r in rows if isinstance(r, dict)}}}
     return {name: dig(summary, keys) for name, keys in FIGURES.items()}
 
 
@@ -74,7 +80,8 @@ def aggregate(per_seed: dict[str, dict[str, Optional[float]]]) -> dict[str, dict
     return out
 
 
-def markdown(per_seed: dict[str, dict], summary: dict[str, dict], scale: float) -> str:
+def markdown(per_seed: dict[str, dict], summary: dict[str, dict], scale: float,
+             not_run: Sequence[int] = ()) -> str:
     """A small markdown table: one row per figure, one column per seed, then mean ± SD."""
     seeds = list(per_seed)
     fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
@@ -85,6 +92,7 @@ def markdown(per_seed: dict[str, dict], summary: dict[str, dict], scale: float) 
         "neither development seeds nor the report seed. Synthetic numbers: they show how much the study's "
         "figures move with the seed, not how the method performs on patients.",
         "",
+        *([f"Seeds without a finished run (not included): {', '.join(map(str, not_run))}.", ""] if not_run else []),
         "| figure | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± SD over seeds |",
         "|---|" + "---|" * (len(seeds) + 1),
     ]
@@ -127,8 +135,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         per_seed[str(seed)] = headline(json.loads(summary_file.read_text(encoding="utf-8")))
     summary = aggregate(per_seed)
     write_json(OUT_DIR / "seed_robustness.json",
-               {"scale": args.scale, "seeds": list(per_seed), "per_seed": per_seed, "over_seeds": summary})
-    write_text(OUT_DIR / "seed_robustness.md", markdown(per_seed, summary, args.scale))
+               {"scale": args.scale, "seeds": list(per_seed), "seeds_not_run": [s for s in args.seeds if str(s) not in per_seed],
+                "per_seed": per_seed, "over_seeds": summary})
+    not_run = [seed for seed in args.seeds if str(seed) not in per_seed]
+    write_text(OUT_DIR / "seed_robustness.md", markdown(per_seed, summary, args.scale, not_run))
     LOG.info("wrote %s", OUT_DIR)
     return 0
 

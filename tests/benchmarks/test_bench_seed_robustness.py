@@ -12,7 +12,8 @@ from benchmarks.bench_seed_robustness import aggregate, dig, headline, markdown
 def _summary(cv, ext, auc):
     return {"segmentation": {"oof": {"cross_validation": {"mean_dice": cv, "sd_dice": 0.02}},
                              "external_test": {"mean_dice": ext}},
-            "classification": {"internal_test": {"score_xgboost": {"auc": auc}}}}
+            "classification": {"internal_test": {"score_xgboost": {"auc": auc}}},
+            "ceiling": {"rows": [{"set": "internal_test", "bayes_auc_all": 0.9}, {"set": "oof", "bayes_auc_all": 0.88}]}}
 
 
 def test_dig_returns_none_for_missing_keys_and_non_numbers():
@@ -29,6 +30,9 @@ def test_aggregate_gives_mean_and_sample_sd_over_seeds():
     assert out["cv_dsc"]["mean"] == pytest.approx(0.82)
     assert out["cv_dsc"]["sd"] == pytest.approx(statistics.stdev([0.80, 0.84, 0.82]))
     assert out["external_test_dsc"]["n_seeds"] == 3
+    assert out["internal_test_bayes_auc"]["mean"] == pytest.approx(0.9)
+    assert out["training_oof_bayes_auc"]["mean"] == pytest.approx(0.88)
     assert out["external_test_auc_xgboost"] == {"n_seeds": 0, "mean": None, "sd": None}
-    text = markdown(per_seed, out, 0.25)
+    text = markdown(per_seed, out, 0.25, not_run=[9])
+    assert "Seeds without a finished run (not included): 9." in text
     assert "| cv_dsc | 0.800 | 0.840 | 0.820 | 0.820 ± 0.020 |" in text

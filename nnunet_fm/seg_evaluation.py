@@ -121,6 +121,19 @@ def _names(ids: Sequence[str], limit: int = 20) -> str:
     return shown + (f", ... ({len(ids) - limit} more)" if len(ids) > limit else "")
 
 
+def _read_mask_pair(case_id: str, ref_path, pred_path) -> list:
+    """The reference and predicted masks of a case; a read error names the case and which mask."""
+    from nnunet_fm.image_io import ImageReadError, read_image
+
+    images = []
+    for what, path in (("reference", ref_path), ("prediction", pred_path)):
+        try:
+            images.append(read_image(path))
+        except ImageReadError as exc:
+            raise ImageReadError(f"case {case_id}: {what} mask: {exc}") from None
+    return images
+
+
 def evaluate_case(case_id: str, ref_path: str | os.PathLike, pred_path: str | os.PathLike,
                   nsd_tolerance_mm: float = DEFAULT_NSD_TOLERANCE_MM,
                   geometry_tolerance: float = GEOMETRY_TOLERANCE) -> dict[str, Any]:
@@ -130,15 +143,9 @@ def evaluate_case(case_id: str, ref_path: str | os.PathLike, pred_path: str | os
         ImageReadError: A file cannot be read (the message names the case and file).
         GeometryMismatchError, ValueError: Bad pair (the message names the case).
     """
-    from nnunet_fm.image_io import ImageReadError, read_image
     from nnunet_fm.seg_metrics import case_metrics
 
-    images = []
-    for what, path in (("reference", ref_path), ("prediction", pred_path)):
-        try:
-            images.append(read_image(path))
-        except ImageReadError as exc:
-            raise ImageReadError(f"case {case_id}: {what} mask: {exc}") from None
+    images = _read_mask_pair(case_id, ref_path, pred_path)
     return case_metrics(images[0], images[1], nsd_tolerance_mm, geometry_tolerance, case_id=case_id)
 
 
@@ -147,15 +154,9 @@ def evaluate_case_with_lesions(case_id: str, ref_path: str | os.PathLike, pred_p
                                geometry_tolerance: float = GEOMETRY_TOLERANCE,
                                lesion_overlap_fraction: float = DEFAULT_LESION_OVERLAP_FRACTION):
     """:func:`evaluate_case` plus the per-lesion rows (``LESION_COLUMNS``) of the case."""
-    from nnunet_fm.image_io import ImageReadError, read_image
     from nnunet_fm.seg_metrics import case_metrics
 
-    images = []
-    for what, path in (("reference", ref_path), ("prediction", pred_path)):
-        try:
-            images.append(read_image(path))
-        except ImageReadError as exc:
-            raise ImageReadError(f"case {case_id}: {what} mask: {exc}") from None
+    images = _read_mask_pair(case_id, ref_path, pred_path)
     lesions: list = []
     row = case_metrics(images[0], images[1], nsd_tolerance_mm, geometry_tolerance, case_id=case_id,
                        lesion_overlap_fraction=lesion_overlap_fraction, lesions=lesions)

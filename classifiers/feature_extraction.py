@@ -24,7 +24,18 @@ tasks (``cluster``, :func:`nnunet_fm.cluster.map_items`); every case (in the cal
 process for ``jobs=1``) runs ITK and the BLAS/OpenMP pools single-threaded, so ``jobs``
 processes do not oversubscribe the cores, CPU time per case does not grow with ``jobs``
 and every path gives the same table. A case that fails becomes an error row; only a
-dead worker process stops the local pool (on Dask it is rerun).
+dead worker process stops the local pool (on Dask it is rerun). Local workers take the
+largest masks first (less idle time at the end); the table does not depend on the order.
+
+Cost per case (real 336 x 336 x 25 scans, ``benchmarks/bench_features_real.py``): the
+image is read once and handed to pyradiomics as a SimpleITK image; pyradiomics runs
+unchanged on the whole image (its normalisation is a whole-image z-score, and its
+in-plane BSpline resampling of a crop would differ in the last bits), so its values are
+those of a plain ``RadiomicsFeatureExtractor(params).execute(image, mask)``. The fm_
+features and the mask checks work on the mask's bounding box (plus the margin each
+reads), which gives the whole-array values exactly. What remains is mostly pyradiomics:
+the 3-D shape class (its maximum-diameter search is quadratic in the mesh vertices, so a
+130 ml mask costs ~1-2 s) and the BSpline resampling (~0.1-0.4 s).
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ from nnunet_fm.contract import PREDICTION_SETS, SET_FOLDERS
 from classifiers.shape_features import (
     FM_T1_NOTE_COLUMN,
     FM_TABLE_COLUMNS,
+    bounding_box,
     fm_features,
     left_is_positive_x_from_direction,
 )
@@ -111,8 +123,13 @@ def quiet_radiomics() -> None:
 
     Its per-case GLCM note is dropped by a filter on the logger that emits it (filters
     on a parent logger do not see records propagated from children), and pykwalify's
-    per-file "validation.valid" line is silenced too.
+    per-file "validation.valid" line is silenced too. pyradiomics is imported first: its
+    import sets its logger to INFO, which would undo a level set before it.
     """
+    try:
+        import radiomics  # noqa: F401 - for its import-time logger set-up only
+    except ImportError:  # pragma: no cover - pyradiomics is a dependency
+        pass
     logger = logging.getLogger("radiomics")
     logger.setLevel(logging.WARNING)
     for handler in logger.handlers:
@@ -290,7 +307,7 @@ def extract_case(image_path: str | os.PathLike, mask_path: str | os.PathLike, pa
     mask = read_image(mask_path)
     mask = align_mask_to_image(image, mask)  # clear error beyond tolerance; copy geometry within it
     mask_array = sitk.GetArrayFromImage(mask)
-    image_array = sitk.GetArrayFromImage(image)
+    image_array = sitk.GetArrayViewFromImage(image)  # read-only view; `image` outlives its use here
     binary = mask_array == label
     if np.any((mask_array != 0) & ~binary):
         other = sorted(int(v) for v in np.unique(mask_array) if v not in (0, label))[:5]
@@ -332,6 +349,12 @@ def voxel_surface_faces(binary: np.ndarray) -> int:
     """Exposed voxel faces of a 3-D mask (faces between a mask voxel and a non-mask voxel
     or the array border): a cheap proxy of the marching-cubes mesh size."""
     binary = np.asarray(binary, dtype=bool)
+    box = bounding_box(binary)
+    if box is None:
+        return 0
+    # The bounding-box crop has the same count: a face on the crop's edge borders either
+    # a non-mask voxel or the array border, and both count.
+    binary = binary[box]
     faces = 0
     for axis in range(binary.ndim):
         padded = np.pad(binary, [(1, 1) if a == axis else (0, 0) for a in range(binary.ndim)])
@@ -374,9 +397,8 @@ def _too_small_for_radiomics(binary: np.ndarray, settings: dict) -> str:
         return "single-voxel mask, which pyradiomics cannot use"
     if settings.get("force2D", False):
         axis = int(settings.get("force2Ddimension", 0))
-        in_plane = [a for a in range(3) if a != axis]
-        extents = [np.ptp(np.nonzero(binary.any(axis=tuple(b for b in range(3) if b != a)))[0]) for a in in_plane]
-        if all(extent == 0 for extent in extents):
+        box = bounding_box(binary)
+        if all(box[a].stop - box[a].start == 1 for a in range(3) if a != axis):
             return "mask is one pixel in plane in every slice, too small for 2-D (force2D) texture"
     return ""
 
@@ -582,8 +604,24 @@ def _extract_rows(tasks: list[CaseTask], params_file: str, jobs: int, cluster: A
     if jobs == 1 or len(tasks) <= 1:
         with _SingleThreaded():
             return map_with_progress(run, tasks, 1, "features", task_id=lambda t, i: t.case_id)
-    return map_with_progress(run, tasks, jobs, "features", task_id=lambda t, i: t.case_id,
+    # Largest masks first, so that no worker is left with a slow case at the end while
+    # the other idles; rows go back to task order (the values do not depend on it).
+    order = sorted(range(len(tasks)), key=lambda i: -_expected_cost(tasks[i]))
+    rows = map_with_progress(run, [tasks[i] for i in order], jobs, "features", task_id=lambda t, i: t.case_id,
                              initializer=_single_thread_worker)
+    by_index = dict(zip(order, rows))
+    return [by_index[i] for i in range(len(rows))]
+
+
+def _expected_cost(task: CaseTask) -> int:
+    """Scheduling weight of a task: its mask file's size (compressed masks grow with the
+    FM surface, which drives the 3-D shape class and the texture ROI); 0 when unknown."""
+    if task.problem:
+        return 0
+    try:
+        return os.path.getsize(task.mask_path)
+    except OSError:
+        return 0
 
 
 def _connect_scheduler(address: str):

@@ -51,6 +51,11 @@ Definitions (all documented here, used by the feature table):
     the joint and FM contrast differ and the values would be meaningless.
 ``mask_empty``
     1 when the mask holds no FM. Then volumes and counts are 0 and ratios NaN.
+
+Speed: connected components and the marrow shell's distance transform
+run on the FM bounding box (plus the 6 mm the shell reads), the body extent is computed
+once and the joint-line windows of all rows of a slice at once; each gives exactly the
+whole-array value (tests/classifiers/test_feature_extraction.py compares them).
 """
 
 from __future__ import annotations
@@ -153,10 +158,34 @@ def estimate_midline_x(image: np.ndarray | None, shape_zyx: Sequence[int]) -> fl
 
     Falls back to the image's x centre when no body is found (or no image is given).
     """
-    extent = body_x_extent(image)
+    return midline_from_extent(body_x_extent(image), shape_zyx)
+
+
+def midline_from_extent(extent: tuple[int, int] | None, shape_zyx: Sequence[int]) -> float:
+    """Midline x index from a body extent of :func:`body_x_extent` (the image's x centre
+    when ``extent`` is None)."""
     if extent is None:
         return (shape_zyx[2] - 1) / 2.0
     return (extent[0] + extent[1]) / 2.0
+
+
+def bounding_box(mask: np.ndarray, margin: Sequence[int] | int = 0) -> tuple[slice, ...] | None:
+    """Slices of the nonzero voxels' bounding box widened by ``margin`` voxels per axis
+    (clipped to the array), or None for an empty mask.
+
+    The fm_ features computed on this crop are the whole-array values: every mask voxel
+    lies inside it, and each use below keeps a margin covering all voxels it reads.
+    """
+    mask = np.asarray(mask)
+    margins = [int(margin)] * mask.ndim if np.isscalar(margin) else [int(m) for m in margin]
+    box = []
+    for axis in range(mask.ndim):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(mask.ndim) if a != axis)))
+        if present.size == 0:
+            return None
+        box.append(slice(max(int(present[0]) - margins[axis], 0),
+                         min(int(present[-1]) + 1 + margins[axis], mask.shape[axis])))
+    return tuple(box)
 
 
 def _search_window(
@@ -269,13 +298,31 @@ def estimate_joint_lines(
         row_max = np.where(fm.any(axis=1), nx - 1 - np.argmax(fm[:, ::-1], axis=1), -1)
         band_min = ndimage.minimum_filter1d(row_min, size, mode="constant", cval=nx)
         band_max = ndimage.maximum_filter1d(row_max, size, mode="constant", cval=-1)
-        for i, y in enumerate(fm_rows):
-            window = _search_window(
-                np.array([band_min[y], band_max[y]]), nx, sx, midline_x, left_of_index, body_extent
-            )
-            if window is not None and np.isfinite(profiles[i]).all():
-                lines[z, y] = window[0] + int(np.argmin(profiles[i, window[0] : window[1] + 1]))
+        x_lo, x_hi = _search_windows(band_min[fm_rows], band_max[fm_rows], nx, sx, midline_x, left_of_index,
+                                     body_extent)
+        usable = (x_hi >= x_lo) & np.isfinite(profiles).all(axis=1)
+        # Darkest x inside each row's window: the first minimum, as argmin over the window.
+        inside = (x_index[None, :] >= x_lo[:, None]) & (x_index[None, :] <= x_hi[:, None])
+        darkest = np.argmin(np.where(inside, profiles, np.inf), axis=1)
+        lines[z, fm_rows[usable]] = darkest[usable]
     return lines
+
+
+def _search_windows(lo_xs: np.ndarray, hi_xs: np.ndarray, nx: int, sx: float, midline_x: float,
+                    left_of_index: bool, body_extent) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_search_window` for many rows at once, from each row's FM x extent
+    (``lo_xs``, ``hi_xs``); a row whose window is empty has ``x_hi < x_lo``."""
+    margin = int(math.ceil(JOINT_SEARCH_MARGIN_MM / sx))
+    x_lo = np.maximum(np.asarray(lo_xs, dtype=np.int64) - margin, 0)
+    x_hi = np.minimum(np.asarray(hi_xs, dtype=np.int64) + margin, nx - 1)
+    if body_extent is not None:
+        edge = int(math.ceil(3 * JOINT_SMOOTHING_MM / sx))
+        x_lo, x_hi = np.maximum(x_lo, body_extent[0] + edge), np.minimum(x_hi, body_extent[1] - edge)
+    if left_of_index:
+        x_hi = np.minimum(x_hi, int(math.floor(midline_x)))
+    else:
+        x_lo = np.maximum(x_lo, int(math.ceil(midline_x)))
+    return x_lo, x_hi
 
 
 def marrow_intensity_ratio(image: np.ndarray, mask: np.ndarray, spacing_zyx: Sequence[float]) -> float:
@@ -283,11 +330,19 @@ def marrow_intensity_ratio(image: np.ndarray, mask: np.ndarray, spacing_zyx: Seq
     from scipy import ndimage
 
     mask = np.asarray(mask, dtype=bool)
-    if not mask.any():
+    # Only voxels within SHELL_OUTER_MM of the FM matter: crop to its bounding box plus
+    # more than that distance per axis. The distance transform of the crop is the whole
+    # array's (every FM voxel is in it, and scipy's exact transform depends on coordinate
+    # differences only), and voxels left out are farther than SHELL_OUTER_MM.
+    margin = [int(math.floor(SHELL_OUTER_MM / float(s))) + 1 for s in spacing_zyx]
+    box = bounding_box(mask, margin)
+    if box is None:
         return math.nan
+    mask = mask[box]
+    image = np.asarray(image)[box]
     distance = ndimage.distance_transform_edt(~mask, sampling=[float(s) for s in spacing_zyx])
     shell = (distance >= SHELL_INNER_MM) & (distance <= SHELL_OUTER_MM) & ~mask
-    values = np.asarray(image, dtype=float)[shell]
+    values = image[shell].astype(float)
     values = values[np.isfinite(values)]
     if values.size < MIN_SHELL_VOXELS:
         return math.nan
@@ -298,7 +353,7 @@ def marrow_intensity_ratio(image: np.ndarray, mask: np.ndarray, spacing_zyx: Seq
     if values.size < MIN_SHELL_VOXELS:
         return math.nan
     shell_median = float(np.median(values))
-    return float(np.median(np.asarray(image, dtype=float)[mask])) / shell_median
+    return float(np.median(image[mask].astype(float))) / shell_median
 
 
 def fm_features(
@@ -348,11 +403,12 @@ def fm_features(
         )
         return out
 
-    labels, count = label_lesions(mask)
+    # Components of the bounding-box crop are the whole array's (raster order kept).
+    labels, count = label_lesions(mask[bounding_box(mask)])
     sizes = np.bincount(labels.ravel())[1:]
     body_extent = body_x_extent(image)
     if midline_x is None:
-        midline_x = estimate_midline_x(image, mask.shape)
+        midline_x = midline_from_extent(body_extent, mask.shape)
     x_index = np.arange(mask.shape[2])
     low_side = mask & (x_index < midline_x)[None, None, :]
     high_side = mask & (x_index > midline_x)[None, None, :]

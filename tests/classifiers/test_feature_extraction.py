@@ -308,3 +308,152 @@ def test_stir_sequence_leaves_t1_features_nan_in_the_table(cohort):
     assert lesion["error"] == "" and lesion["fm_volume_ml"] > 0
     assert math.isnan(lesion["fm_marrow_intensity_ratio"]) and math.isnan(lesion["fm_iliac_fraction"])
     assert "need a T1 image" in lesion["fm_t1_features_note"]
+
+
+# --- The speed-ups change no value -------------------------------------------------------
+# extract_case reads each image once and the fm_ features work on the mask's bounding box
+# (plus the margin each one reads); these tests compare every value with plain pyradiomics
+# on the files and with whole-array versions of the fm_ computations, on an oblique,
+# anisotropic volume at the real scans' spacing with masks off centre and on the border.
+
+REAL_SPACING_XYZ = (0.595, 0.595, 3.3)  # pyradiomics resamples in plane (0.7 mm): BSpline runs
+TILTED = (  # 40 degrees about the image x axis, plus a small in-plane turn: semi-coronal-like
+    0.9986, -0.0406, 0.0341,
+    0.0523, 0.7646, -0.6424,
+    0.0, 0.6433, 0.7657,
+)
+
+
+def _anatomy(seed=11, shape=(12, 70, 90)):
+    """A T1-like volume: dark background, body, bright marrow with two dark joint bands."""
+    rng = np.random.default_rng(seed)
+    z, y, x = np.indices(shape, dtype=float)
+    image = np.full(shape, 15.0)
+    body = ((x - 45) / 42) ** 2 + ((y - 35) / 33) ** 2 < 1
+    image[body] = 250.0
+    image[body & (np.abs(x - 45) < 32) & (np.abs(y - 35) < 24)] = 380.0
+    for joint in (25 + 0.2 * (y - 35), 65 - 0.2 * (y - 35)):
+        image[body & (np.abs(x - joint) < 1.5) & (np.abs(y - 35) < 24)] = 70.0
+    image += rng.normal(0.0, 12.0, size=shape)
+    return image.astype(np.float32)
+
+
+def _masks_for(shape=(12, 70, 90)):
+    """Masks off centre, on the image border (first slice, x = 0, y = 0) and a fragmented one."""
+    z, y, x = np.indices(shape, dtype=float)
+    off_centre = (((z - 7) / 2.5) ** 2 + ((y - 47) / 7) ** 2 + ((x - 62) / 5) ** 2 < 1)
+    off_centre |= ((z - 4) / 1.5) ** 2 + ((y - 30) / 5) ** 2 + ((x - 20) / 4) ** 2 < 1
+    border = ((z / 3) ** 2 + (y / 9) ** 2 + (x / 7) ** 2 < 1) | ((np.abs(z - 11) < 1) & (y > 55) & (x > 80))
+    fragmented = (np.random.default_rng(5).random(shape) < 0.4) & (np.abs(x - 45) < 15) & (np.abs(y - 35) < 12)
+    return {"off_centre": off_centre, "border": border, "fragmented": fragmented}
+
+
+def _radiomics_of(values):
+    return {k: v for k, v in values.items() if k.startswith("original_")}
+
+
+@pytest.mark.parametrize("kind", ["off_centre", "border", "fragmented"])
+def test_every_radiomics_value_equals_plain_pyradiomics(tmp_path, kind):
+    image = _anatomy()
+    mask = _masks_for()[kind].astype(np.uint8)
+    image_path = _write(tmp_path / "img.nii.gz", image, TILTED, origin=(-30.0, 12.5, 40.0), spacing=REAL_SPACING_XYZ)
+    mask_path = _write(tmp_path / "msk.nii.gz", mask, TILTED, origin=(-30.0, 12.5, 40.0), spacing=REAL_SPACING_XYZ)
+    ours = _radiomics_of(extract_case(image_path, mask_path, max_shape_surface_faces=None))
+    direct = featureextractor.RadiomicsFeatureExtractor(str(default_params_file())).execute(
+        str(image_path), str(mask_path))
+    direct = {k: float(v) for k, v in direct.items() if not k.startswith("diagnostics_")}
+    assert list(ours) == list(direct) and len(ours) > 100
+    differ = [k for k in direct if not (ours[k] == direct[k] or (math.isnan(ours[k]) and math.isnan(direct[k])))]
+    assert not differ, f"{kind}: {len(differ)} value(s) differ from plain pyradiomics, e.g. {differ[:3]}"
+
+
+def _marrow_ratio_whole_array(image, mask, spacing_zyx):
+    """fm_marrow_intensity_ratio computed on the whole array (the definition)."""
+    from scipy import ndimage
+
+    distance = ndimage.distance_transform_edt(~mask, sampling=list(spacing_zyx))
+    shell = (distance >= 2.0) & (distance <= 6.0) & ~mask
+    values = np.asarray(image, dtype=float)[shell]
+    first = float(np.median(values))
+    shell_median = float(np.median(values[values >= 0.5 * first]))
+    return float(np.median(np.asarray(image, dtype=float)[mask])) / shell_median
+
+
+def _joint_lines_row_by_row(image, side_mask, spacing_zyx, midline_x, left_of_index, body_extent):
+    """estimate_joint_lines with one search window and one argmin per FM row."""
+    from scipy import ndimage
+
+    from classifiers.shape_features import JOINT_ROW_BAND_MM, JOINT_SMOOTHING_MM, _search_window
+
+    nz, ny, nx = side_mask.shape
+    lines = np.full((nz, ny), np.nan)
+    sx = float(spacing_zyx[2])
+    size = 2 * max(int(round(JOINT_ROW_BAND_MM / float(spacing_zyx[1]))), 0) + 1
+    x_index = np.arange(nx)
+    for z in np.flatnonzero(side_mask.any(axis=(1, 2))):
+        fm, free = side_mask[z], ~side_mask[z]
+        sums = ndimage.uniform_filter1d(np.where(free, image[z].astype(float), 0.0), size, axis=0, mode="constant")
+        counts = ndimage.uniform_filter1d(free.astype(float), size, axis=0, mode="constant")
+        fm_rows = np.flatnonzero(fm.any(axis=1))
+        profiles = np.empty((fm_rows.size, nx))
+        for i, y in enumerate(fm_rows):
+            known = counts[y] > 1e-9
+            profiles[i] = np.interp(x_index, x_index[known], sums[y, known] / counts[y, known]) if known.any() \
+                else np.nan
+        profiles = ndimage.gaussian_filter1d(profiles, sigma=JOINT_SMOOTHING_MM / sx, axis=1, mode="nearest")
+        row_min = np.where(fm.any(axis=1), np.argmax(fm, axis=1), nx)
+        row_max = np.where(fm.any(axis=1), nx - 1 - np.argmax(fm[:, ::-1], axis=1), -1)
+        band_min = ndimage.minimum_filter1d(row_min, size, mode="constant", cval=nx)
+        band_max = ndimage.maximum_filter1d(row_max, size, mode="constant", cval=-1)
+        for i, y in enumerate(fm_rows):
+            window = _search_window(np.array([band_min[y], band_max[y]]), nx, sx, midline_x, left_of_index,
+                                    body_extent)
+            if window is not None and np.isfinite(profiles[i]).all():
+                lines[z, y] = window[0] + int(np.argmin(profiles[i, window[0]: window[1] + 1]))
+    return lines
+
+
+def _check_fm_against_whole_array(image, mask, spacing_zyx):
+    from scipy import ndimage
+
+    from classifiers.feature_extraction import voxel_surface_faces
+    from classifiers.shape_features import (
+        body_x_extent,
+        estimate_joint_lines,
+        estimate_midline_x,
+        fm_features,
+        marrow_intensity_ratio,
+        voxel_volume_ml,
+    )
+
+    values = fm_features(mask, image, spacing_zyx)
+    assert values["fm_marrow_intensity_ratio"] == _marrow_ratio_whole_array(image, mask, spacing_zyx)
+    assert marrow_intensity_ratio(image, mask, spacing_zyx) == values["fm_marrow_intensity_ratio"]
+    labels, count = ndimage.label(mask, structure=np.ones((3, 3, 3), bool))
+    assert values["fm_lesion_count"] == count
+    assert values["fm_largest_lesion_ml"] == float(np.bincount(labels.ravel())[1:].max()) * voxel_volume_ml(spacing_zyx)
+    extent, midline = body_x_extent(image), estimate_midline_x(image, mask.shape)
+    x = np.arange(mask.shape[2])[None, None, :]
+    for side, low in ((mask & (x < midline), True), (mask & (x > midline), False)):
+        np.testing.assert_array_equal(
+            estimate_joint_lines(image, side, spacing_zyx, midline, low, extent),
+            _joint_lines_row_by_row(image, side, spacing_zyx, midline, low, extent))
+    faces = sum(int(np.count_nonzero(np.diff(np.pad(mask, [(1, 1) if a == axis else (0, 0) for a in range(3)])
+                                             .view(np.int8), axis=axis))) for axis in range(3))
+    assert voxel_surface_faces(mask) == faces
+
+
+@pytest.mark.parametrize("kind", ["off_centre", "border", "fragmented"])
+def test_fm_features_on_the_crop_equal_whole_array_values(kind):
+    image = _anatomy()
+    _check_fm_against_whole_array(image, _masks_for()[kind], REAL_SPACING_XYZ[::-1])
+
+
+@pytest.mark.skipif(not REAL_SAMPLE.is_dir(), reason="../shared/real_sij_sample is absent")
+def test_fm_features_on_the_crop_equal_whole_array_values_real_scan():
+    scan = REAL_SAMPLE / "1013"
+    image = sitk.ReadImage(str(scan / "t1w.nii.gz"), sitk.sitkFloat32)
+    region = sitk.GetArrayFromImage(sitk.ReadImage(str(scan / "disease_region_t1w.nii.gz"))) > 0
+    z, y, x = np.indices(region.shape)
+    blobs = region & ((z - 12) ** 2 / 9 + (y - 150) ** 2 / 400 + (x - 120) ** 2 / 300 < 1)
+    _check_fm_against_whole_array(sitk.GetArrayFromImage(image), blobs, image.GetSpacing()[::-1])

@@ -19,11 +19,12 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import platform
 import time
 from typing import Any, Sequence
 
 import numpy as np
+
+from benchmarks.machine import machine_info
 
 LOG = logging.getLogger(__name__)
 
@@ -128,14 +129,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # What two processes gain on trivially parallel pure-Python work right now:
         # the ceiling this machine allows; read the Dask speed-up against it.
         "control_speedup_trivially_parallel": round(control, 3),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in load_after],
-            "note": f"labelled 'loaded machine' when the 1-min load average exceeds {LOADED_MACHINE}",
-        },
+        "machine": machine_info(load_before, load_after, f"labelled 'loaded machine' when the 1-min load average exceeds {LOADED_MACHINE}"),
     }
     write_json(args.out, result)
     LOG.info("speed-up 2 vs 1 Dask worker: %.2fx (control %.2fx, %s; wrote %s)",

@@ -16,13 +16,14 @@ import argparse
 import logging
 import math
 import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from benchmarks.machine import machine_info
 
 from nnunet_fm.contract import case_id
 
@@ -182,14 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "control_speedup_trivially_parallel": round(control, 3),
         "identical_tables": True,
         "cohort_write_seconds": round(write_s, 2),
-        "machine": {
-            "cpu_count": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "loadavg_before": [round(v, 2) for v in load_before],
-            "loadavg_after": [round(v, 2) for v in load_after],
-            "note": "shared machine: other processes compete for the 2 cores",
-        },
+        "machine": machine_info(load_before, load_after, "shared machine: other processes compete for the 2 cores"),
     }
     write_json(args.out, result)
     LOG.info("speed-up jobs=2 vs 1: %.2fx (wrote %s)", result["speedup_jobs2"], args.out)

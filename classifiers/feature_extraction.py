@@ -54,6 +54,7 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
+from nnunet_fm.config import FeatureConfig
 from nnunet_fm.contract import PREDICTION_SETS, SET_FOLDERS
 
 from classifiers.shape_features import (
@@ -75,7 +76,7 @@ SHAPE_NOTE_COLUMN = "radiomics_shape_note"
 #: Its maximum-diameter search is quadratic in mesh vertices: measured (loaded 2-core
 #: machine) 12 s at 83k faces, 83 s at 202k faces for fragmented masks; compact real
 #: masks of 130 ml at 0.6 x 0.6 x 3.3 mm have ~20-40k faces.
-DEFAULT_MAX_SHAPE_SURFACE_FACES = 100_000
+DEFAULT_MAX_SHAPE_SURFACE_FACES = FeatureConfig.max_shape_surface_faces  # the run config's default
 #: Sub-folders of an nnU-Net raw dataset (the converter's output) holding images / labels.
 DATASET_IMAGE_FOLDERS = tuple(dict.fromkeys(folders[0] for folders in SET_FOLDERS.values()))
 DATASET_LABEL_FOLDERS = tuple(dict.fromkeys(folders[1] for folders in SET_FOLDERS.values()))

@@ -8,6 +8,7 @@ to the results of every run.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,8 @@ from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
 from nnunet_fm.cluster import ClusterConfig, ClusterConfigError
 from nnunet_fm.contract import ContractError, validate_dataset_name
 from nnunet_fm.image_io import DEFAULT_MAX_VOXELS
+
+LOG = logging.getLogger(__name__)
 
 PROFILES = ("quick", "paper")
 DEVICES = ("cpu", "cuda")
@@ -166,16 +169,21 @@ class FeatureConfig:
     Attributes:
         params_file: pyradiomics parameter YAML; ``None`` uses the one shipped in
             ``classifiers/radiomics_fm_t1.yaml``.
-        jobs: Worker processes.
-        dask_address: Optional Dask distributed scheduler address.
+        jobs: Worker processes (the local path; a Dask cluster is chosen by ``cluster.scheduler``).
+        max_shape_surface_faces: Largest mask surface (exposed voxel faces) for which
+            pyradiomics' 3-D shape class runs; above it the shape features are NaN and the
+            ``shape_note`` column says why (its cost grows with the square of the mesh
+            size: one huge fragmented mask took 230 s). ``None`` = no limit.
     """
 
     params_file: Optional[str] = None
     jobs: int = 2
-    dask_address: Optional[str] = None
+    max_shape_surface_faces: Optional[int] = 100_000
 
     def __post_init__(self) -> None:
         _require(self.jobs >= 1, f"features.jobs must be >= 1, got {self.jobs}")
+        _require(self.max_shape_surface_faces is None or self.max_shape_surface_faces >= 1,
+                 f"features.max_shape_surface_faces must be >= 1 or null, got {self.max_shape_surface_faces}")
 
 
 @dataclass(frozen=True)
@@ -403,6 +411,35 @@ def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def migrate_deprecated_keys(data: dict[str, Any], path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Config files written by earlier versions, read the current way.
+
+    ``features.dask_address`` (before the ``cluster`` section took over every Dask
+    setting): ``null`` is dropped; an address becomes ``cluster.scheduler`` unless that
+    says something else, which is an error (two settings for one thing).
+
+    Raises:
+        ConfigError: ``features.dask_address`` and ``cluster.scheduler`` disagree.
+    """
+    features = data.get("features")
+    if not isinstance(features, dict) or "dask_address" not in features:
+        return data
+    features = dict(features)
+    address = features.pop("dask_address")
+    out = {**data, "features": features}
+    if address is None:
+        return out
+    cluster = dict(data.get("cluster") or {})
+    where = f"{path}: " if path is not None else ""
+    current = cluster.get("scheduler", "none")
+    _require(current in ("none", address),
+             f"{where}features.dask_address ({address}) is replaced by cluster.scheduler, which says {current!r}; "
+             f"keep cluster.scheduler only")
+    cluster["scheduler"] = address
+    LOG.warning("%sfeatures.dask_address is deprecated: read as cluster.scheduler: %s", where, address)
+    return {**out, "cluster": cluster}
+
+
 def load_run_config(path: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Load a :class:`RunConfig` from YAML (optional) plus nested ``overrides``.
 
@@ -425,7 +462,7 @@ def load_run_config(path: str | os.PathLike | None = None, overrides: dict[str, 
             data = load_yaml_checked(path, "config file")
         except YamlError as exc:
             raise ConfigError(str(exc)) from None
-    data = merge(data, overrides or {})
+    data = merge(migrate_deprecated_keys(data, path), overrides or {})
     try:
         return from_dict(RunConfig, data)
     except ConfigError as exc:

@@ -25,6 +25,31 @@ def _family(p_values: Any) -> tuple[np.ndarray, np.ndarray]:
     return p, present
 
 
+def _adjusted(p_values: Any, largest_first: bool, step) -> np.ndarray:
+    """Shared frame of the step-wise adjustments.
+
+    Args:
+        p_values: Raw p values, 1-D; NaN = test not run (kept NaN, not counted).
+        largest_first: Visit the p values from the largest (step-up) or the smallest (step-down).
+        step: ``(sorted p values, family size) -> adjusted p values`` in that sorted order.
+
+    Returns:
+        Adjusted p values in the input order, capped at 1.
+    """
+    p, present = _family(p_values)
+    out = np.full(p.shape, np.nan)
+    q = p[present]
+    if q.size == 0:
+        return out
+    order = np.argsort(q, kind="mergesort")
+    if largest_first:
+        order = order[::-1]
+    adjusted = np.empty(q.size)
+    adjusted[order] = np.minimum(step(q[order], q.size), 1.0)
+    out[present] = adjusted
+    return out
+
+
 def holm_adjust(p_values: Any) -> np.ndarray:
     """Holm's step-down adjusted p values (family-wise error rate).
 
@@ -34,18 +59,7 @@ def holm_adjust(p_values: Any) -> np.ndarray:
     Returns:
         Adjusted p values in the input order, capped at 1.
     """
-    p, present = _family(p_values)
-    out = np.full(p.shape, np.nan)
-    q = p[present]
-    m = q.size
-    if m == 0:
-        return out
-    order = np.argsort(q, kind="mergesort")
-    stepped = np.maximum.accumulate((m - np.arange(m)) * q[order])
-    adjusted = np.empty(m)
-    adjusted[order] = np.minimum(stepped, 1.0)
-    out[present] = adjusted
-    return out
+    return _adjusted(p_values, False, lambda q, m: np.maximum.accumulate((m - np.arange(m)) * q))
 
 
 def benjamini_hochberg_adjust(p_values: Any) -> np.ndarray:
@@ -57,12 +71,7 @@ def benjamini_hochberg_adjust(p_values: Any) -> np.ndarray:
     Returns:
         Adjusted p values in the input order, capped at 1.
     """
-    p, present = _family(p_values)
-    out = np.full(p.shape, np.nan)
-    q = p[present]
-    m = q.size
-    if m == 0:
-        return out
+    return _adjusted(p_values, True, lambda q, m: np.minimum.accumulate(q * m / np.arange(m, 0, -1)))
     order = np.argsort(q, kind="mergesort")[::-1]  # largest first
     ranks = np.arange(m, 0, -1)
     stepped = np.minimum.accumulate(q[order] * m / ranks)

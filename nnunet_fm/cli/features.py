@@ -8,8 +8,8 @@ from nnunet_fm.cli.settings import (add_config_argument, add_scheduler_argument,
                                     resolve_config)
 
 #: Flag -> config field it overrides.
-CONFIG_FLAGS = {"params": "features.params_file", "jobs": "features.jobs", "dask_address": "features.dask_address",
-                "scheduler": "cluster.scheduler"}
+CONFIG_FLAGS = {"params": "features.params_file", "jobs": "features.jobs",
+                "max_shape_surface_faces": "features.max_shape_surface_faces", "scheduler": "cluster.scheduler"}
 #: Config fields this verb uses.
 CONSUMES = consumed_fields(CONFIG_FLAGS, *cluster_fields())
 
@@ -39,10 +39,13 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--sequence", default=None,
                         help="MR sequence of that channel (default: dataset.json's channel name, else T1); "
                              "T1-only fm_ features are NaN with a note for other sequences")
-    parser.add_argument("--dask-address", default=None,
-                        help="run cases on this Dask scheduler (tcp://host:port), the same as --scheduler "
-                             "tcp://host:port (default: the config's features.dask_address)")
+    parser.add_argument("--max-shape-surface-faces", type=positive_int, default=None, metavar="FACES",
+                        help="largest mask surface (exposed voxel faces) for pyradiomics' 3-D shape class; "
+                             "above it the shape features are NaN with a reason in shape_note (default: the "
+                             "config's features.max_shape_surface_faces, 100000)")
     add_scheduler_argument(parser)
+    parser.add_argument("--dask-address", dest="scheduler", default=argparse.SUPPRESS, metavar="tcp://HOST:PORT",
+                        help="deprecated spelling of --scheduler tcp://HOST:PORT")
     add_config_argument(parser, "features")
     return parser
 
@@ -84,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
     settings = config.features
     table = extract_features(
         args.images, args.masks, params_file=settings.params_file, jobs=settings.jobs,
-        dask_address=settings.dask_address, out_csv=args.out, channel=args.channel, sequence=args.sequence,
+        max_shape_surface_faces=settings.max_shape_surface_faces, out_csv=args.out, channel=args.channel, sequence=args.sequence,
         cluster=config.cluster,
     )
     failed = int((table["error"] != "").sum())

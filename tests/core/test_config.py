@@ -73,3 +73,31 @@ def test_user_runs_go_to_the_git_ignored_runs_folder_not_the_committed_reference
 def test_mirroring_defaults_to_the_profiles():
     assert RunConfig().nnunet.mirroring is None
     assert load_run_config(overrides={"nnunet": {"mirroring": True}}).nnunet.mirroring is True
+
+
+def test_old_features_dask_address_is_read_as_the_cluster_scheduler(tmp_path, caplog):
+    old_null = tmp_path / "old_null.yaml"
+    old_null.write_text("features:\n  jobs: 3\n  dask_address: null\n")
+    config = load_run_config(old_null)
+    assert config.features.jobs == 3 and config.cluster.scheduler == "none"
+
+    old_address = tmp_path / "old_address.yaml"
+    old_address.write_text("features:\n  dask_address: tcp://10.0.0.1:8786\n")
+    with caplog.at_level("WARNING"):
+        config = load_run_config(old_address)
+    assert config.cluster.scheduler == "tcp://10.0.0.1:8786"
+    assert "deprecated" in caplog.text and "old_address.yaml" in caplog.text
+
+
+def test_old_features_dask_address_that_contradicts_the_cluster_section_is_refused(tmp_path):
+    path = tmp_path / "both.yaml"
+    path.write_text("features:\n  dask_address: tcp://10.0.0.1:8786\ncluster:\n  scheduler: local\n")
+    with pytest.raises(ConfigError, match=r"both.yaml: features.dask_address .* cluster.scheduler"):
+        load_run_config(path)
+
+
+def test_max_shape_surface_faces_is_a_validated_feature_setting():
+    assert load_run_config().features.max_shape_surface_faces == 100_000
+    assert load_run_config(overrides={"features": {"max_shape_surface_faces": None}}).features.max_shape_surface_faces is None
+    with pytest.raises(ConfigError, match="features.max_shape_surface_faces must be >= 1"):
+        load_run_config(overrides={"features": {"max_shape_surface_faces": 0}})

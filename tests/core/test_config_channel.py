@@ -29,7 +29,7 @@ NON_DEFAULT = {
                 "walltime": "02:00:00", "jobs": 3, "job_extra_directives": ["--qos=long"],
                 "job_script_prologue": ["module load cuda"], "local_directory": "/scratch", "log_directory": "logs",
                 "python": "/opt/venv/bin/python", "interface": "ib0"},
-    "features": {"params_file": "some_params.yaml", "jobs": 4, "dask_address": "tcp://scheduler:8786"},
+    "features": {"params_file": "some_params.yaml", "jobs": 4, "max_shape_surface_faces": 5000},
     "classifier": {"seed": 14, "inner_cv_folds": 4, "n_iter": 5, "max_features": 6, "robust_icc_tau": 0.6},
     "stats": {"n_bootstrap": 300, "seed": 15, "ci_level": 0.9},
     "reader_study": {"seed": 16},

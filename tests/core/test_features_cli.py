@@ -46,6 +46,11 @@ def test_channel_and_sequence_reach_extract_features(tmp_path, monkeypatch):
     assert seen["channel"] == 2 and seen["sequence"] == "STIR" and seen["jobs"] == 1
     assert main(["-q", "features", "--images", str(tmp_path), "--masks", str(tmp_path), "--out", str(out)]) == 0
     assert seen["channel"] == 0 and seen["sequence"] is None  # extract_features picks dataset.json's name
+    assert seen["max_shape_surface_faces"] == 100_000 and seen["cluster"].scheduler == "none"
+    assert main(["-q", "features", "--images", str(tmp_path), "--masks", str(tmp_path), "--out", str(out),
+                 "--max-shape-surface-faces", "77", "--dask-address", "tcp://10.0.0.1:8786"]) == 0
+    assert seen["max_shape_surface_faces"] == 77 and seen["cluster"].scheduler == "tcp://10.0.0.1:8786"
+    assert "dask_address" not in seen  # one setting for the scheduler: cluster.scheduler
 
 
 @pytest.mark.parametrize("flag, value", [("--channel", "-1"), ("--channel", "x"), ("--jobs", "0")])

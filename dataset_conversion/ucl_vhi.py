@@ -44,6 +44,13 @@ DISEASE_REGION_SETS = {"": "train", "Additional_data": "train", "Test_data": "in
 #: 3.5e-5; the converter's default tolerance accepts that.
 SUGGESTED_GEOMETRY_TOLERANCE = GEOMETRY_TOLERANCE
 RECIPE_FILE = "ucl_vhi_import.json"
+#: Run config the recipe writes beside the cohort (``nnunet-fm benchmark --config``).
+RUN_CONFIG_FILE = "run.yaml"
+#: Quick-profile epochs the recipe's run config asks for. Measured on 8 disease-region
+#: scans (benchmarks/bench_real_quick_plan.py, 4-fold OOF, folds 0-1, seed 2024): the
+#: profile's 40 epochs x 10 iterations gave DSC 0.75 at the derived 3.3 mm plan, 120
+#: epochs 0.82 (~3 min per fold on 2 CPU cores); the phantom needs only 40.
+RECOMMENDED_QUICK_EPOCHS = 120
 _NIFTI = re.compile(r"\.nii(\.gz)?$")
 
 
@@ -219,14 +226,28 @@ def _sheet_text(scans: list[Scan], channels: tuple[str, ...]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_config_text(cohort: Path, task: str) -> str:
+    """The recipe's run config: the cohort as data and the quick profile's schedule for it."""
+    return (f"# Run config for the UCL VHI {task} cohort, written by `nnunet-fm import-ucl-vhi`.\n"
+            f"# Use: nnunet-fm benchmark --config {cohort / RUN_CONFIG_FILE}\n"
+            f"name: ucl-{task}\n"
+            f"data_dir: {cohort}\n"
+            f"nnunet:\n"
+            f"  # The quick profile's 40 epochs under-train this task (8 scans: DSC 0.75 vs 0.82 at\n"
+            f"  # 120 epochs, docs/REAL_DATA.md); ~3 min per fold on 2 CPU cores.\n"
+            f"  num_epochs: {RECOMMENDED_QUICK_EPOCHS}\n")
+
+
 def import_ucl_vhi(root: str | os.PathLike, out: str | os.PathLike, task: str = "disease-region",
                    reader: str = "R11", copy: bool = False, overwrite: bool = False, with_t1: bool = False) -> Path:
     """Build a cohort folder from a local copy of the UCL VHI repository.
 
     Writes ``OUT/clinical.csv`` (``patient_id, center, set, image_<channel>, mask``; no
     diagnosis, age or sex: the data have none), ``OUT/images/`` and ``OUT/masks/`` as
-    symbolic links to the source files (or copies), and ``OUT/ucl_vhi_import.json``
-    (task, reader, counts per set, suggested geometry tolerance).
+    symbolic links to the source files (or copies), ``OUT/ucl_vhi_import.json`` (task,
+    reader, counts per set, suggested geometry tolerance) and ``OUT/run.yaml`` (the run
+    config for ``nnunet-fm benchmark --config``: this cohort, the quick profile with
+    :data:`RECOMMENDED_QUICK_EPOCHS`).
 
     Args:
         root: The repository folder (holding ``data/``).
@@ -258,7 +279,9 @@ def import_ucl_vhi(root: str | os.PathLike, out: str | os.PathLike, task: str = 
             "geometry_tolerance": SUGGESTED_GEOMETRY_TOLERANCE,
             "geometry_note": "masks are qform-only; their direction cosines differ from the image's by up to "
                              "3.5e-5, accepted by this tolerance",
-            "study": "segmentation-only (no diagnosis); no clinical baseline (no age or sex)"})
+            "study": "segmentation-only (no diagnosis); no clinical baseline (no age or sex)",
+            "run_config": RUN_CONFIG_FILE})
+        write_text(tmp / RUN_CONFIG_FILE, run_config_text(Path(out).resolve(), task))
     LOG.info("wrote %s: %d scan(s) (%s) for task %s, channels %s, as %s", out, len(scans),
              ", ".join(f"{n} {k}" for k, n in counts.items()), task, "+".join(channels),
              "copies" if copy else "links")

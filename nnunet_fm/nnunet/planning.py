@@ -216,8 +216,40 @@ def _light_planner_class(profile: Profile):
             return plan
 
         def determine_fullres_target_spacing(self):
-            return coarser_inplane_spacing(super().determine_fullres_target_spacing(),
-                                           profile.inplane_spacing_factor)
+            base = super().determine_fullres_target_spacing()
+            if profile.min_patch_coverage is None or profile.patch_voxel_budget is None:
+                return coarser_inplane_spacing(base, profile.inplane_spacing_factor)
+            return spacing_for_patch_coverage(base, profile.inplane_spacing_factor, profile.min_patch_coverage,
+                                              self._patch_coverage)
+
+        def _patch_coverage(self, spacing) -> float:
+            """Smallest fraction of the median image (resampled to ``spacing``) that the
+            budgeted patch spans on any axis: nnU-Net's own resampled shapes and patch."""
+            import numpy as np
+            from nnunetv2.preprocessing.resampling.default_resampling import compute_new_shape
+
+            fingerprint = self.dataset_fingerprint
+            shapes = [compute_new_shape(shape, source, spacing)
+                      for source, shape in zip(fingerprint["spacings"], fingerprint["shapes_after_crop"])]
+            median = np.median(shapes, 0)[self.transpose_forward]
+            plan = self.get_plans_for_configuration(np.asarray(spacing)[self.transpose_forward], median,
+                                                    "patch_coverage_probe", float(np.prod(median)), {})
+            return float(min(min(1.0, p / m) for p, m in zip(plan["patch_size"], median)))
+
+        @property
+        def transpose_forward(self):
+            return self.determine_transpose()[0]
+
+        def determine_transpose(self):
+            # nnU-Net's rule on nnU-Net's own target spacing: a coarsened in-plane spacing
+            # (capped at, so possibly tied with, the through-plane one) never moves the axes.
+            import numpy as np
+
+            if self.suppress_transpose:
+                return [0, 1, 2], [0, 1, 2]
+            base = ExperimentPlanner.determine_fullres_target_spacing(self)
+            forward = [int(np.argmax(base))] + [i for i in range(3) if i != int(np.argmax(base))]
+            return forward, [forward.index(i) for i in range(3)]
 
     return FMLightPlanner
 
@@ -255,6 +287,44 @@ def shrink_patch_to_budget(spacing, patch_size, voxel_budget: int, min_edge: int
         *_, patch, divisible = get_pool_and_conv_props(spacing, patch, min_edge, 999999)
         patch = [int(p) for p in patch]
     return patch
+
+
+#: Step between the in-plane spacing factors tried for the patch coverage.
+COVERAGE_FACTOR_STEP = 1.1
+#: Largest in-plane spacing factor tried (relative to the profile's own factor).
+COVERAGE_MAX_FACTOR = 16.0
+
+
+def spacing_for_patch_coverage(base_spacing, start_factor: float, min_coverage: float, coverage_of) -> Any:
+    """The finest in-plane target spacing whose budgeted patch spans ``min_coverage`` of the image.
+
+    A CPU voxel budget makes the patch small; on a large field of view (336 x 336 in-plane
+    at 0.6 mm) a small patch at fine spacing sees only local texture, and the network then
+    labels every tissue that looks alike (on T1: marrow fat and subcutaneous fat). nnU-Net's
+    own plan avoids that with a patch close to the whole image; under the budget the
+    resolution is traded for context instead: the in-plane factor grows from
+    ``start_factor`` in steps of :data:`COVERAGE_FACTOR_STEP` until the patch spans
+    ``min_coverage`` of the median image on every axis, or the in-plane spacing reaches
+    the through-plane spacing (its cap in :func:`coarser_inplane_spacing`).
+
+    Args:
+        base_spacing: nnU-Net's default full-resolution target spacing (not transposed).
+        start_factor: The profile's in-plane factor (the finest spacing considered).
+        min_coverage: Fraction of the median image the patch must span on every axis.
+        coverage_of: ``spacing -> coverage`` (the planner's patch under the budget).
+    """
+    factor = start_factor
+    spacing = coarser_inplane_spacing(base_spacing, factor)
+    coverage = coverage_of(spacing)
+    while coverage < min_coverage and factor < start_factor * COVERAGE_MAX_FACTOR:
+        coarser = coarser_inplane_spacing(base_spacing, factor * COVERAGE_FACTOR_STEP)
+        if all(abs(a - b) < 1e-9 for a, b in zip(coarser, spacing)):
+            break  # capped at the through-plane spacing: no coarser in-plane grid
+        factor *= COVERAGE_FACTOR_STEP
+        spacing, coverage = coarser, coverage_of(coarser)
+    LOG.info("in-plane spacing factor %.2f: target spacing %s, the patch spans %.0f%% of the median image "
+             "(wanted >= %.0f%%)", factor, [round(float(v), 3) for v in spacing], 100 * coverage, 100 * min_coverage)
+    return spacing
 
 
 def coarser_inplane_spacing(spacing, factor: float):
@@ -453,6 +523,7 @@ def _profile_key(profile: Profile) -> dict[str, Any]:
         "base_features": profile.base_features,
         "max_features": profile.max_features,
         "inplane_spacing_factor": profile.inplane_spacing_factor,
+        "min_patch_coverage": profile.min_patch_coverage,
         "gpu_memory_target_gb": profile.gpu_memory_target_gb,
         "batch_size": profile.batch_size,
         "patch_size": list(profile.patch_size) if profile.patch_size else None,

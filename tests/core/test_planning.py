@@ -81,7 +81,7 @@ def plan_3d(root: Path, dataset_id: int, shape_xyz, spacing_xyz, profile="quick"
 
 @pytest.mark.parametrize("name,shape_xyz,spacing_xyz", GEOMETRIES, ids=[g[0] for g in GEOMETRIES])
 def test_quick_plan_fits_budget_and_strides(nnunet_dirs, name, shape_xyz, spacing_xyz):
-    from nnunet_fm.nnunet.planning import total_strides
+    from nnunet_fm.nnunet.planning import COVERAGE_FACTOR_STEP, total_strides
     from nnunet_fm.nnunet.profiles import QUICK
 
     plan = plan_3d(nnunet_dirs, 400 + GEOMETRIES.index((name, shape_xyz, spacing_xyz)), shape_xyz, spacing_xyz)
@@ -94,10 +94,17 @@ def test_quick_plan_fits_budget_and_strides(nnunet_dirs, name, shape_xyz, spacin
     assert plan["batch_size"] == 2
     assert arch["features_per_stage"][0] == 8 and max(arch["features_per_stage"]) <= 64
     assert len(arch["strides"]) == arch["n_stages"] == len(arch["kernel_sizes"]) == len(arch["features_per_stage"])
-    # Through-plane axis first (nnU-Net's transpose), its spacing kept; in-plane spacing
-    # doubled but never coarser than the slices.
+    # Through-plane axis first (nnU-Net's transpose), its spacing kept; in-plane spacing at
+    # least doubled, never coarser than the slices, and coarsened only as far as the patch
+    # needs to span QUICK.min_patch_coverage of the median image (or up to the slices).
     assert plan["spacing"][0] == pytest.approx(spacing_xyz[2])
-    assert plan["spacing"][1] == pytest.approx(min(2 * spacing_xyz[1], spacing_xyz[2]))
+    inplane = plan["spacing"][1]
+    assert min(2 * spacing_xyz[1], spacing_xyz[2]) - 1e-6 <= inplane <= spacing_xyz[2] + 1e-6
+    coverage = min(min(1.0, p / m) for p, m in zip(patch, plan["median_image_size_in_voxels"]))
+    assert coverage >= QUICK.min_patch_coverage or inplane == pytest.approx(spacing_xyz[2]), (coverage, inplane)
+    finer = inplane / COVERAGE_FACTOR_STEP
+    if finer >= 2 * spacing_xyz[1]:  # one step finer would not have spanned enough
+        assert coverage_at(nnunet_dirs, name, shape_xyz, spacing_xyz, finer) < QUICK.min_patch_coverage
     # The bottleneck keeps >= 4 voxels per pooled axis (nnU-Net's minimum edge length).
     assert all(p / s >= 4 or s == 1 for p, s in zip(patch, strides))
 
@@ -114,17 +121,61 @@ def test_phantom_plan_matches_the_tuned_patch(nnunet_dirs):
     assert plan["architecture"]["arch_kwargs"]["features_per_stage"] == [8, 16, 32, 64]
 
 
-def test_ucl_plan_is_the_one_that_used_to_fail(nnunet_dirs):
+def coverage_at(root: Path, name: str, shape_xyz, spacing_xyz, inplane_mm: float) -> float:
+    """Patch coverage of the quick plan forced to an in-plane spacing (no coverage search)."""
+    from nnunet_fm.nnunet.profiles import QUICK
+
+    dataset_id = 450 + [g[0] for g in GEOMETRIES].index(name)
+    profile = replace(QUICK, plans_name="nnUNetPlans_fmprobe", min_patch_coverage=None,
+                      inplane_spacing_factor=inplane_mm / spacing_xyz[1])
+    plan = plan_3d(root, dataset_id, shape_xyz, spacing_xyz, profile)
+    return min(min(1.0, p / m) for p, m in zip(plan["patch_size"], plan["median_image_size_in_voxels"]))
+
+
+def test_ucl_plan_trades_resolution_for_context(nnunet_dirs):
     # 336 x 336 x 25 at 0.595 / 3.3 mm: the hard-coded 16 x 48 x 64 patch was refused
     # against the total strides [4, 32, 32]; the derived plan is consistent by construction.
+    # At twice the spacing (1.19 mm) the budgeted 20 x 48 x 48 patch spanned 29 % of the
+    # image and the net labelled subcutaneous fat as bone (real UCL scans: OOF DSC 0.50,
+    # 2.2x the manual volume); the coverage rule coarsens the in-plane grid instead.
     from nnunet_fm.nnunet.planning import total_strides
 
     plan = plan_3d(nnunet_dirs, 411, (336, 336, 25), (0.595, 0.595, 3.3))
-    assert plan["spacing"] == pytest.approx([3.3, 1.19, 1.19])
-    assert plan["median_image_size_in_voxels"] == pytest.approx([25, 168, 168], abs=1)
-    # The whole slab (25 slices) is too thick for the budget; in-plane is cut first.
-    assert list(plan["patch_size"]) == [20, 48, 48]
+    assert plan["spacing"][0] == pytest.approx(3.3)
+    assert 2.4 < plan["spacing"][1] == plan["spacing"][2] <= 3.3
+    median = plan["median_image_size_in_voxels"]
+    assert median[0] == pytest.approx(25, abs=1) and median[1] == median[2] < 90
     assert all(p % s == 0 for p, s in zip(plan["patch_size"], total_strides(plan)))
+    assert min(p / m for p, m in zip(plan["patch_size"][1:], median[1:])) >= 0.5
+
+
+def test_coverage_search_never_moves_the_axes(nnunet_dirs):
+    # The in-plane spacing is capped at the slice spacing, so at the cap they tie; the axis
+    # order must still follow nnU-Net's own (through-plane first).
+    from nnunet_fm.nnunet.profiles import QUICK
+
+    plan = plan_3d(nnunet_dirs, 414, (384, 384, 30), (0.5, 0.5, 3.0), replace(QUICK, min_patch_coverage=1.0))
+    assert plan["spacing"] == pytest.approx([3.0, 3.0, 3.0])
+    plans = json.loads((nnunet_dirs / "nnUNet_preprocessed" / "Dataset414_Plan" / f"{QUICK.plans_name}.json")
+                       .read_text())
+    assert plans["transpose_forward"] == [0, 1, 2]
+
+
+def test_spacing_for_patch_coverage_stops_at_the_first_factor_that_spans_enough():
+    from nnunet_fm.nnunet.planning import spacing_for_patch_coverage
+
+    seen = []
+
+    def coverage_of(spacing):  # grows with the in-plane spacing: 0.25 at 1 mm
+        seen.append(float(spacing[1]))
+        return 0.25 * float(spacing[1])
+
+    spacing = spacing_for_patch_coverage([4.0, 0.5, 0.5], 2.0, 0.5, coverage_of)
+    assert spacing[0] == 4.0 and spacing[1] == spacing[2] == pytest.approx(1.0 * 1.1 ** 8)
+    assert seen[0] == 1.0 and len(seen) == 9
+    # Capped at the slice spacing: stops there even when the coverage is never reached.
+    capped = spacing_for_patch_coverage([4.0, 0.5, 0.5], 2.0, 2.0, coverage_of)
+    assert capped[1] == pytest.approx(4.0)
 
 
 def test_explicit_patch_is_rounded_up_to_the_strides(nnunet_dirs):
@@ -155,6 +206,8 @@ def test_bad_profile_values_are_refused():
         replace(QUICK, patch_size=(0, 48, 64))
     with pytest.raises(ValueError, match="val_iterations_per_epoch"):
         replace(QUICK, val_iterations_per_epoch=0)
+    with pytest.raises(ValueError, match="min_patch_coverage"):
+        replace(QUICK, min_patch_coverage=1.5)
 
 
 # ---------------------------------------------------------------- real scans

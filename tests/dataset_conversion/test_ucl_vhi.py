@@ -63,6 +63,13 @@ def test_disease_region_cohort_holds_out_test_data(ucl_root, tmp_path):
     assert sheet.problems == [] and sheet.channel_names == ("T1",)
     recipe = json.loads((cohort / "ucl_vhi_import.json").read_text(encoding="utf-8"))
     assert recipe["counts"] == {"train": 1, "internal_test": 1} and recipe["geometry_tolerance"] == 1e-4
+    # The recipe's run config loads as a run of this cohort with the recipe's schedule.
+    from dataset_conversion.ucl_vhi import RECOMMENDED_QUICK_EPOCHS
+    from nnunet_fm.config import load_run_config
+
+    config = load_run_config(cohort / recipe["run_config"])
+    assert config.name == "ucl-disease-region" and config.data_dir == str(cohort.resolve())
+    assert config.nnunet.profile == "quick" and config.nnunet.num_epochs == RECOMMENDED_QUICK_EPOCHS
 
 
 @needs_sample

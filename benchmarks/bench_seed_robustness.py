@@ -80,8 +80,17 @@ def aggregate(per_seed: dict[str, dict[str, Optional[float]]]) -> dict[str, dict
     return out
 
 
+def run_facts(run_dir: Path) -> dict[str, Any]:
+    """Where a run came from: its git commit (``provenance.json``)."""
+    try:
+        provenance = json.loads((run_dir / "provenance.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"git_commit": None}
+    return {"git_commit": provenance.get("git_commit")}
+
+
 def markdown(per_seed: dict[str, dict], summary: dict[str, dict], scale: float,
-             not_run: Sequence[int] = ()) -> str:
+             not_run: Sequence[int] = (), commits: Sequence[Optional[str]] = ()) -> str:
     """A small markdown table: one row per figure, one column per seed, then mean ± SD."""
     seeds = list(per_seed)
     fmt = lambda v: "—" if v is None else f"{v:.3f}"  # noqa: E731
@@ -93,6 +102,8 @@ def markdown(per_seed: dict[str, dict], summary: dict[str, dict], scale: float,
         "figures move with the seed, not how the method performs on patients.",
         "",
         *([f"Seeds without a finished run (not included): {', '.join(map(str, not_run))}.", ""] if not_run else []),
+        *([f"Made with the code of commit(s) {', '.join(sorted({(c or 'unknown')[:7] for c in commits}))} "
+           "(each run's provenance.json).", ""] if commits else []),
         "| figure | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± SD over seeds |",
         "|---|" + "---|" * (len(seeds) + 1),
     ]
@@ -126,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     per_seed: dict[str, dict] = {}
+    facts: dict[str, dict] = {}
     for seed in args.seeds:
         run_dir = RUNS_ROOT / f"seed-{seed}" if args.collect_only else run_seed(seed, args.scale, extra)
         summary_file = run_dir / "summary.json"
@@ -133,12 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             LOG.warning("seed %d: no %s (run not finished); left out", seed, summary_file)
             continue
         per_seed[str(seed)] = headline(json.loads(summary_file.read_text(encoding="utf-8")))
+        facts[str(seed)] = run_facts(run_dir)
     summary = aggregate(per_seed)
     write_json(OUT_DIR / "seed_robustness.json",
                {"scale": args.scale, "seeds": list(per_seed), "seeds_not_run": [s for s in args.seeds if str(s) not in per_seed],
-                "per_seed": per_seed, "over_seeds": summary})
+                "per_seed": per_seed, "over_seeds": summary, "runs": facts})
     not_run = [seed for seed in args.seeds if str(seed) not in per_seed]
-    write_text(OUT_DIR / "seed_robustness.md", markdown(per_seed, summary, args.scale, not_run))
+    write_text(OUT_DIR / "seed_robustness.md",
+               markdown(per_seed, summary, args.scale, not_run, [f["git_commit"] for f in facts.values()]))
     LOG.info("wrote %s", OUT_DIR)
     return 0
 

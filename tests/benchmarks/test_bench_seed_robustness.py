@@ -36,3 +36,17 @@ def test_aggregate_gives_mean_and_sample_sd_over_seeds():
     text = markdown(per_seed, out, 0.25, not_run=[9])
     assert "Seeds without a finished run (not included): 9." in text
     assert "| cv_dsc | 0.800 | 0.840 | 0.820 | 0.820 ± 0.020 |" in text
+
+
+def test_the_code_each_run_came_from_is_named(tmp_path):
+    import json
+
+    from benchmarks.bench_seed_robustness import run_facts
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "a" / "provenance.json").write_text(json.dumps({"git_commit": "182b8b16f140f049"}))
+    assert run_facts(tmp_path / "a") == {"git_commit": "182b8b16f140f049"}
+    assert run_facts(tmp_path / "missing") == {"git_commit": None}
+    per_seed = {"1": headline(_summary(0.80, 0.70, 0.81))}
+    text = markdown(per_seed, aggregate(per_seed), 0.25, commits=["182b8b16f140f049", None])
+    assert "commit(s) 182b8b1, unknown" in text

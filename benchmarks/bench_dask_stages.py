@@ -11,7 +11,8 @@ Writes ``results/benchmarks/dask_stages.json``. Usage::
   folds of a finished study's work folder (``--study-work``: its ``nnUNet_raw``,
   ``nnUNet_preprocessed`` and ``nnUNet_results``), one chunk of cases per worker, each
   chunk loading the fold models once; tile threads per worker as the ``predict`` verb
-  sets them (``nnunet.num_processes``).
+  sets them (``nnunet.num_processes``); its timings include each worker's torch import and
+  model load (no warm-up run).
 
 Both LocalClusters (processes, one thread each) are started and warmed up before timing;
 repeats alternate between them, the fastest counts. Outputs of 1 and 2 workers must be
@@ -121,9 +122,8 @@ def bench_prediction(client_by_n: dict, study_work: Path, subset: str, repeats: 
             counted["cases"] = report.summary()[subset]["n_cases"]
             return digests
 
-        for n, client in client_by_n.items():  # warm-up: torch and nnU-Net imports on every worker
-            predict_all(501, config.profile, tmp / "warm", folds=config.folds, num_threads=config.num_processes,
-                        subsets=(subset,), cluster=client)
+        # No warm-up run (it would cost a whole set per setting): each timing includes every
+        # worker's torch import and model load, once per worker, as a user's run does.
         seconds, digests = alternate({n: (lambda n=n, c=c: run(n, c)) for n, c in client_by_n.items()}, repeats)
     if digests[1] != digests[2] or not digests[1]:
         raise RuntimeError("1 and 2 Dask workers wrote different masks")

@@ -402,6 +402,7 @@ def predict_chunk(tasks: list[CaseTask], env: dict[str, str], model_dir: Path, f
     """
     from nnunet_fm.nnunet.environment import applied_environment
 
+    num_threads = worker_threads(num_threads)
     with applied_environment(env):
         start = time.perf_counter()
         models = load_fold_models(model_dir, folds, device, mirroring, tile_step_size, tile_workers=num_threads)
@@ -409,6 +410,23 @@ def predict_chunk(tasks: list[CaseTask], env: dict[str, str], model_dir: Path, f
         report = PredictionReport()
         run_pipeline(models, tasks, report, num_threads)
     return [(report.seconds_per_case[t.subset][t.case_id], load_seconds) for t in tasks]
+
+
+def worker_threads(default: int) -> int:
+    """Threads a chunk may use: the Dask worker's own thread count when run on one, else ``default``.
+
+    A worker of a local cluster has one thread (one core); giving its chunk the local path's
+    tile threads as well put 4 busy threads on 2 cores and left 2 workers only 1.09x faster
+    than 1 (``benchmarks/bench_dask_stages.py``).
+    """
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+    except (ImportError, ValueError):
+        return default
+    state = getattr(worker, "state", worker)
+    return max(1, int(getattr(state, "nthreads", default) or default))
 
 
 def _predict_on_cluster(tasks: list[CaseTask], model_dir: Path, folds: list[int], device: str, mirroring: bool,

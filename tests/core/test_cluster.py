@@ -373,3 +373,14 @@ def test_task_keys_are_readable_unique_and_refuse_duplicate_ids():
     assert _task_keys("features", ["a"]) != keys[:1]  # a rerun never reuses an old result
     with pytest.raises(ValueError, match="'a' appears twice"):
         _task_keys("features", ["a", "a"])
+
+
+def test_a_prediction_chunk_uses_the_dask_workers_threads_not_the_local_paths():
+    from distributed import Client, LocalCluster
+
+    from nnunet_fm.nnunet.prediction import worker_threads
+
+    assert worker_threads(2) == 2  # not on a worker: the caller's setting
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        assert client.submit(worker_threads, 2, pure=False).result() == 1

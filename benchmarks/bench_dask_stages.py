@@ -10,9 +10,9 @@ Writes ``results/benchmarks/dask_stages.json``. Usage::
 * prediction: ``nnunet_fm.nnunet.prediction.predict_all`` with the trained quick-profile
   folds of a finished study's work folder (``--study-work``: its ``nnUNet_raw``,
   ``nnUNet_preprocessed`` and ``nnUNet_results``), one chunk of cases per worker, each
-  chunk loading the fold models once; tile threads per worker as the ``predict`` verb
-  sets them (``nnunet.num_processes``); its timings include each worker's torch import and
-  model load (no warm-up run).
+  chunk loading the fold models once; tile threads per worker = the worker's thread count
+  (one core each); its timings include each worker's torch import and model load (no
+  warm-up run).
 
 Both LocalClusters (processes, one thread each) are started and warmed up before timing;
 repeats alternate between them, the fastest counts. Outputs of 1 and 2 workers must be
@@ -128,7 +128,8 @@ def bench_prediction(client_by_n: dict, study_work: Path, subset: str, repeats: 
     if digests[1] != digests[2] or not digests[1]:
         raise RuntimeError("1 and 2 Dask workers wrote different masks")
     return {"what": f"predict_all, {subset} set, fold ensemble of the 5 quick-profile folds, one chunk per worker",
-            "tile_threads_per_worker": config.num_processes, **summary(seconds, counted["cases"]),
+            "tile_threads_per_worker": "the worker's thread count (1 on a LocalCluster; "
+                                       "nnunet_fm.nnunet.prediction.worker_threads)", **summary(seconds, counted["cases"]),
             "identical_masks": True}
 
 

@@ -4,7 +4,7 @@ Uses the models trained by ``benchmarks/bench_quick_profile.py`` (same work fold
 ``--raw``/``--dataset-id`` for any trained quick-profile dataset) and the internal-test
 images. Both run in this process's run, one after the other, with the same folds, the same
 mirroring setting and 2 processes. Ours is the study's own path (``run_pipeline``: all
-folds loaded once, each case preprocessed once, tiles batched, loading and export
+folds loaded once, each case preprocessed once, tiles run concurrently at one torch thread each, loading and export
 overlapped with inference). Reported: wall seconds for all cases (ours: model load +
 predict and write; CLI: the whole subprocess including its start-up), seconds per case,
 ``ratio = ours / cli`` (goal <= 0.5), the Dice between the two sets of masks (must be 1.0:

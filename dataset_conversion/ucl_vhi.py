@@ -47,10 +47,10 @@ RECIPE_FILE = "ucl_vhi_import.json"
 #: Run config the recipe writes beside the cohort (``nnunet-fm benchmark --config``).
 RUN_CONFIG_FILE = "run.yaml"
 #: Quick-profile epochs the recipe's run config asks for. Measured on 8 disease-region
-#: scans (benchmarks/bench_real_quick_plan.py, 4-fold OOF, folds 0-1, seed 2024): the
-#: profile's 40 epochs x 10 iterations gave DSC 0.75 at the derived 3.3 mm plan, 120
-#: epochs 0.82 (~3 min per fold on 2 CPU cores); the phantom needs only 40.
-RECOMMENDED_QUICK_EPOCHS = 120
+#: scans (benchmarks/bench_real_quick_plan.py, 4-fold OOF DSC, seed 2024): the profile's
+#: 40 epochs x 10 iterations gave 0.76, 120 epochs 0.84, 200 epochs 0.86 (~5 min per fold
+#: on 2 CPU cores); the phantom needs only 40.
+RECOMMENDED_QUICK_EPOCHS = 200
 _NIFTI = re.compile(r"\.nii(\.gz)?$")
 
 
@@ -233,8 +233,8 @@ def run_config_text(cohort: Path, task: str) -> str:
             f"name: ucl-{task}\n"
             f"data_dir: {cohort}\n"
             f"nnunet:\n"
-            f"  # The quick profile's 40 epochs under-train this task (8 scans: DSC 0.75 vs 0.82 at\n"
-            f"  # 120 epochs, docs/REAL_DATA.md); ~3 min per fold on 2 CPU cores.\n"
+            f"  # The quick profile's 40 epochs under-train this task (8 scans, out-of-fold DSC 0.76;\n"
+            f"  # 0.86 at 200 epochs, docs/REAL_DATA.md); ~5 min per fold on 2 CPU cores.\n"
             f"  num_epochs: {RECOMMENDED_QUICK_EPOCHS}\n")
 
 

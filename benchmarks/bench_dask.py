@@ -17,10 +17,11 @@ averages and a control speed-up.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import time
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -52,39 +53,47 @@ def synthetic_case_metrics(seed: int) -> dict[str, Any]:
     return {"case_id": f"synthetic_{seed:04d}", **mask_metrics(ref, pred, SPACING_ZYX_MM)}
 
 
-def _time_map(client, seeds: list[int]) -> tuple[float, list[dict]]:
-    from nnunet_fm.cluster import map_on_cluster
-
-    started = time.perf_counter()
-    rows = map_on_cluster(client, synthetic_case_metrics, seeds, desc="bench-dask", progress=False)
-    return time.perf_counter() - started, rows
-
-
-def measure(seeds: list[int], repeats: int) -> tuple[dict[int, list[float]], dict[int, list[dict]]]:
-    """Wall seconds of every repeat and the rows, per worker count (1 and 2).
+@contextlib.contextmanager
+def clients(worker_counts: Sequence[int] = (1, 2)):
+    """One LocalCluster client per worker count (processes, one thread each), workers up.
 
     Both clusters stay up (idle workers cost no CPU) so the repeats can alternate between
     them: a change of the machine's load then hits both settings alike.
     """
-    import contextlib
-
     from nnunet_fm.cluster import ClusterConfig, open_client
 
-    runs: dict[int, list[float]] = {1: [], 2: []}
-    rows: dict[int, list[dict]] = {}
     with contextlib.ExitStack() as stack:
-        clients = {}
-        for n_workers in (1, 2):
-            config = ClusterConfig(scheduler="local", n_workers=n_workers, dashboard=False)
-            clients[n_workers] = stack.enter_context(open_client(config))
-            clients[n_workers].wait_for_workers(n_workers, timeout=120)
-            _time_map(clients[n_workers], seeds[:n_workers * 2])  # warm-up: imports on every worker
-        for _ in range(repeats):
-            for n_workers, client in clients.items():
-                seconds, rows[n_workers] = _time_map(client, seeds)
-                runs[n_workers].append(seconds)
-                LOG.info("%d worker(s): %.2f s for %d cases", n_workers, seconds, len(seeds))
-    return runs, rows
+        out = {}
+        for n in worker_counts:
+            out[n] = stack.enter_context(open_client(ClusterConfig(scheduler="local", n_workers=n, dashboard=False)))
+            out[n].wait_for_workers(n, timeout=120)
+        yield out
+
+
+def alternate(runs: dict[int, Callable[[], Any]], repeats: int) -> tuple[dict[int, list[float]], dict[int, Any]]:
+    """Wall seconds of each repeat and the last output, per worker count, repeats interleaved."""
+    seconds: dict[int, list[float]] = {n: [] for n in runs}
+    outputs: dict[int, Any] = {}
+    for _ in range(repeats):
+        for n, run in runs.items():
+            started = time.perf_counter()
+            outputs[n] = run()
+            seconds[n].append(time.perf_counter() - started)
+            LOG.info("%d worker(s): %.2f s", n, seconds[n][-1])
+    return seconds, outputs
+
+
+def measure(seeds: list[int], repeats: int) -> tuple[dict[int, list[float]], dict[int, list[dict]]]:
+    """Wall seconds of every repeat and the rows, per worker count (1 and 2)."""
+    from nnunet_fm.cluster import map_on_cluster
+
+    def metrics(client) -> list[dict]:
+        return map_on_cluster(client, synthetic_case_metrics, seeds, desc="bench-dask", progress=False)
+
+    with clients() as client_by_n:
+        for n, client in client_by_n.items():  # warm-up: imports on every worker
+            map_on_cluster(client, synthetic_case_metrics, seeds[:n * 2], desc="bench-dask", progress=False)
+        return alternate({n: (lambda c=c: metrics(c)) for n, c in client_by_n.items()}, repeats)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -23,44 +23,17 @@ records CPU count and load averages: on a loaded 2-core machine two workers cann
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import tempfile
-import time
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
+from benchmarks.bench_dask import alternate, clients
 from benchmarks.machine import machine_info
 
 LOG = logging.getLogger(__name__)
 DEFAULT_OUT = Path("results") / "benchmarks" / "dask_stages.json"
-
-
-@contextlib.contextmanager
-def clients(worker_counts: Sequence[int] = (1, 2)):
-    """One warmed-up LocalCluster client per worker count."""
-    from nnunet_fm.cluster import ClusterConfig, open_client
-
-    with contextlib.ExitStack() as stack:
-        out = {}
-        for n in worker_counts:
-            out[n] = stack.enter_context(open_client(ClusterConfig(scheduler="local", n_workers=n, dashboard=False)))
-            out[n].wait_for_workers(n, timeout=120)
-        yield out
-
-
-def alternate(runs: dict[int, Callable[[], object]], repeats: int) -> tuple[dict[int, list[float]], dict[int, object]]:
-    """Wall seconds of each repeat and the last output, per worker count, repeats interleaved."""
-    seconds: dict[int, list[float]] = {n: [] for n in runs}
-    outputs: dict[int, object] = {}
-    for _ in range(repeats):
-        for n, run in runs.items():
-            started = time.perf_counter()
-            outputs[n] = run()
-            seconds[n].append(time.perf_counter() - started)
-            LOG.info("%d worker(s): %.2f s", n, seconds[n][-1])
-    return seconds, outputs
 
 
 def summary(seconds: dict[int, list[float]], n_cases: int) -> dict:

@@ -507,7 +507,6 @@ def extract_features(
     masks_dir,
     params_file=None,
     jobs: int = 2,
-    dask_address: str | None = None,
     out_csv=None,
     channel: int = 0,
     sequence: str | None = None,
@@ -523,8 +522,6 @@ def extract_features(
             folders) or a predictions root (``oof``, ``internal_test``, ``external_test``).
         params_file: pyradiomics YAML; default the shipped ``radiomics_fm_t1.yaml``.
         jobs: Worker processes (1 = in this process).
-        dask_address: Address of a Dask distributed scheduler (``tcp://host:port``);
-            the same as ``cluster=ClusterConfig(scheduler=dask_address)``.
         out_csv: If given, the table is written there atomically.
         channel: nnU-Net channel of the image to use (``CASE_<cccc>``).
         sequence: MR sequence of that channel (default: dataset.json's channel name,
@@ -532,7 +529,8 @@ def extract_features(
         max_shape_surface_faces: Per-case cap on the mask surface for pyradiomics' 3-D
             shape class (see :func:`extract_case`); ``None`` = no limit.
         cluster: ``None`` (or ``scheduler: none``): local processes (``jobs``). A
-            :class:`nnunet_fm.cluster.ClusterConfig` or a ``distributed.Client``: one Dask
+            :class:`nnunet_fm.cluster.ClusterConfig`, a ``distributed.Client`` or a
+            scheduler address (``tcp://host:port``): one Dask
             task per case (needs ``dask[distributed]``; ``jobs`` is ignored); the table
             is the same as the local path's.
 
@@ -548,7 +546,6 @@ def extract_features(
         raise ValueError(f"jobs must be >= 1; got {jobs}")
     if max_shape_surface_faces is not None and max_shape_surface_faces < 1:
         raise ValueError(f"max_shape_surface_faces must be >= 1 or None; got {max_shape_surface_faces}")
-    cluster = _cluster_setting(cluster, dask_address)
     tasks = pair_cases(images_dir, masks_dir, channel, sequence)
     names = radiomics_feature_names(params_file)
     started = time.perf_counter()
@@ -564,16 +561,6 @@ def extract_features(
     if out_csv is not None:
         write_csv(out_csv, table)
     return table
-
-
-def _cluster_setting(cluster: Any, dask_address: str | None) -> Any:
-    """The cluster to use: ``cluster``, or the scheduler address ``dask_address`` (not both)."""
-    if not dask_address:
-        return cluster
-    if cluster is not None and getattr(cluster, "scheduler", None) not in ("none", dask_address):
-        raise ValueError(f"dask_address {dask_address!r} and cluster scheduler {cluster.scheduler!r} disagree; "
-                         "give one of them")
-    return str(dask_address)
 
 
 def _run_task_single_threaded(task: CaseTask, params_file: str,
@@ -634,4 +621,4 @@ def _connect_scheduler(address: str):
     try:
         return Client(address)
     except OSError as exc:
-        raise ClusterStartError(f"dask_address {address}: cannot reach the Dask scheduler ({exc})") from exc
+        raise ClusterStartError(f"scheduler {address}: cannot reach the Dask scheduler ({exc})") from exc

@@ -231,14 +231,11 @@ def _light_planner_class(profile: Profile):
             fingerprint = self.dataset_fingerprint
             shapes = [compute_new_shape(shape, source, spacing)
                       for source, shape in zip(fingerprint["spacings"], fingerprint["shapes_after_crop"])]
-            median = np.median(shapes, 0)[self.transpose_forward]
-            plan = self.get_plans_for_configuration(np.asarray(spacing)[self.transpose_forward], median,
+            forward = self.determine_transpose()[0]
+            median = np.median(shapes, 0)[forward]
+            plan = self.get_plans_for_configuration(np.asarray(spacing)[forward], median,
                                                     "patch_coverage_probe", float(np.prod(median)), {})
             return float(min(min(1.0, p / m) for p, m in zip(plan["patch_size"], median)))
-
-        @property
-        def transpose_forward(self):
-            return self.determine_transpose()[0]
 
         def determine_transpose(self):
             # nnU-Net's rule on nnU-Net's own target spacing: a coarsened in-plane spacing
@@ -491,7 +488,6 @@ def plan_and_preprocess(dataset_id: int, profile: str | Profile, num_processes: 
     config_plan = plans["configurations"][profile.configuration]
 
     t0 = time.perf_counter()
-    data_folder = pre_dataset / config_plan["data_identifier"]
     marker = preprocessed_marker(pre_dataset, config_plan["data_identifier"])
     digest = preprocessing_digest(plans, profile.configuration)
     if force or not marker.is_file() or marker.read_text(encoding="utf-8").strip() != digest:

@@ -255,7 +255,7 @@ def test_dask_missing_gives_clear_error(cohort, monkeypatch):
     images, masks = cohort
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     with pytest.raises(RuntimeError, match="dask"):
-        extract_features(images, masks, dask_address="tcp://127.0.0.1:1")
+        extract_features(images, masks, cluster="tcp://127.0.0.1:1")
 
 
 def test_dask_scheduler_matches_processes(cohort):
@@ -263,7 +263,7 @@ def test_dask_scheduler_matches_processes(cohort):
     images, masks = cohort
     cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
     with cluster:
-        table = extract_features(images, masks, dask_address=cluster.scheduler_address)
+        table = extract_features(images, masks, cluster=cluster.scheduler_address)
     pd.testing.assert_frame_equal(table, extract_features(images, masks, jobs=1))
 
 

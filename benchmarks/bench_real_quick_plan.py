@@ -117,8 +117,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    variants = [parse_variant(v) for v in args.variant]
+    try:
+        variants = [parse_variant(v) for v in args.variant]
+    except ValueError as exc:
+        parser.error(str(exc))
     raw = Path(args.raw).resolve()
+    if not raw.is_dir():
+        parser.error(f"--raw {args.raw} is not a folder")
     out = Path(args.out)
     result = json.loads(out.read_text(encoding="utf-8")) if out.is_file() else {}
     result.update({

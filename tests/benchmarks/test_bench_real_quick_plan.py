@@ -18,3 +18,14 @@ def test_variant_fields_are_typed_like_the_profile():
 def test_bad_variants_are_refused(text, message):
     with pytest.raises(ValueError, match=message):
         parse_variant(text)
+
+
+def test_bad_command_lines_are_one_line_errors(tmp_path, capsys):
+    from benchmarks.bench_real_quick_plan import main
+
+    with pytest.raises(SystemExit):
+        main(["--raw", str(tmp_path), "--variant", "v:no_such_field=1"])
+    assert "unknown profile field" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--raw", str(tmp_path / "missing"), "--variant", "quick:"])
+    assert "is not a folder" in capsys.readouterr().err

@@ -235,14 +235,21 @@ def verify_with_nnunet(folder: Path, num_processes: int) -> None:
 
     nnU-Net prints its findings; they are captured and logged (debug on success, error
     on failure). Only the folder path is used, never the nnUNet_raw environment variable.
+    Its per-file checks run on :func:`nnunet_fm.nnunet.integrity.verify_dataset`'s pool,
+    where a dead worker is an error instead of a wait for ever.
     """
+    from concurrent.futures.process import BrokenProcessPool
+
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
             # Imported here: nnunetv2.paths prints about unset nnUNet_* variables on import.
-            from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
+            from nnunet_fm.nnunet.integrity import verify_dataset
 
-            verify_dataset_integrity(str(folder), num_processes=max(1, int(num_processes)))
+            verify_dataset(str(folder), num_processes)
+    except BrokenProcessPool as exc:
+        raise DatasetIntegrityError(f"nnU-Net verify_dataset_integrity could not finish: a worker process "
+                                    f"died ({exc}); rerun with --jobs 1 or with more free memory") from exc
     except (AssertionError, RuntimeError, FileNotFoundError, ValueError) as exc:
         LOG.error("nnU-Net verify_dataset_integrity output:\n%s", captured.getvalue())
         raise DatasetIntegrityError(f"nnU-Net verify_dataset_integrity failed: {exc}") from exc

@@ -52,11 +52,6 @@ class StarmapPool:
                                  task_id=lambda task, index: f"file {index + 1} of {len(tasks)}")
 
 
-def _multiprocessing_with(pool_class: type) -> SimpleNamespace:
-    """A stand-in for the ``multiprocessing`` module name nnU-Net's check looks up."""
-    return SimpleNamespace(get_context=lambda method=None: SimpleNamespace(Pool=pool_class))
-
-
 @contextlib.contextmanager
 def pool_swapped(module: Any) -> Iterator[None]:
     """Let ``module`` (nnU-Net's verify module) see :class:`StarmapPool` as its spawn Pool.
@@ -70,7 +65,8 @@ def pool_swapped(module: Any) -> Iterator[None]:
                            "nnunet_fm.nnunet.integrity needs updating for this nnunetv2")
     with _SWAP_LOCK:
         original = module.multiprocessing
-        module.multiprocessing = _multiprocessing_with(StarmapPool)
+        # nnU-Net looks up ``multiprocessing.get_context("spawn").Pool``.
+        module.multiprocessing = SimpleNamespace(get_context=lambda method=None: SimpleNamespace(Pool=StarmapPool))
         try:
             yield
         finally:

@@ -680,3 +680,23 @@ def test_sequence_outside_the_first_field_of_view_is_refused(cohort, tmp_path):
 def test_declared_channel_name_for_a_single_image_column(cohort, tmp_path):
     ds = convert_cohort(cohort, tmp_path / "raw", 515, jobs=1, channel_names=("STIR",))
     assert json.loads((ds / "dataset.json").read_text(encoding="utf-8"))["channel_names"] == {"0": "STIR"}
+
+
+def test_a_dead_check_worker_is_one_line_and_leaves_nothing(cohort, tmp_path, monkeypatch, caplog):
+    """nnU-Net's check losing a worker ends the conversion with one clear error, no debris."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    import nnunet_fm.nnunet.integrity as integrity
+
+    def dead_worker(folder, num_processes):
+        raise BrokenProcessPool("A process in the process pool was terminated abruptly")
+
+    monkeypatch.setattr(integrity, "verify_dataset", dead_worker)
+    raw = tmp_path / "raw"
+    with caplog.at_level("ERROR"):
+        code = main(["convert", "--input", str(cohort), "--out", str(raw), "--dataset-id", "516", "--jobs", "1"])
+    assert code == 1
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors[-1].startswith("nnU-Net verify_dataset_integrity could not finish: a worker process died")
+    assert "\n" not in errors[-1] and errors[-1].endswith("rerun with --jobs 1 or with more free memory")
+    assert not raw.exists()

@@ -31,7 +31,7 @@ from typing import Any, Optional, Sequence
 from nnunet_fm.contract import PREDICTION_SETS, SET_FOLDERS
 from nnunet_fm.contract import TEST_SETS as CONTRACT_TEST_SETS
 from nnunet_fm.nnunet.planning import dataset_name_for, validate_splits
-from nnunet_fm.nnunet.profiles import Profile, get_profile
+from nnunet_fm.nnunet.profiles import DEFAULT_NETWORK_TRAINERS, Profile, get_profile
 from nnunet_fm.nnunet.training import FINAL_CHECKPOINT, model_folder, uses_cluster
 
 LOG = logging.getLogger(__name__)
@@ -177,8 +177,6 @@ def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu",
     from nnunetv2.utilities.label_handling.label_handling import determine_num_input_channels
     from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
 
-    from nnunet_fm.nnunet.trainers import trainer_class
-
     model_dir = Path(model_dir)
     plans = json.loads((model_dir / "plans.json").read_text(encoding="utf-8"))
     dataset_json = json.loads((model_dir / "dataset.json").read_text(encoding="utf-8"))
@@ -197,8 +195,7 @@ def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu",
     configuration_manager = plans_manager.get_configuration(configuration)
     n_in = determine_num_input_channels(plans_manager, configuration_manager, dataset_json)
     n_out = plans_manager.get_label_manager(dataset_json).num_segmentation_heads
-    network = trainer_class(trainer_name).build_network_architecture(
-        plans_manager, configuration_manager, n_in, n_out, enable_deep_supervision=False)
+    network = build_inference_network(trainer_name, plans_manager, configuration_manager, n_in, n_out)
     network.load_state_dict(parameters[folds[0]])
     predictor = _tiled_predictor_class()(
         tile_step_size=tile_step_size, use_gaussian=True, use_mirroring=mirroring,
@@ -208,6 +205,30 @@ def load_fold_models(model_dir: Path, folds: Sequence[int], device: str = "cpu",
     predictor.manual_initialization(network, plans_manager, configuration_manager,
                                     [parameters[f] for f in folds], dataset_json, trainer_name, mirror_axes)
     return FoldModels(predictor, parameters)
+
+
+def build_inference_network(trainer_name: str, plans_manager, configuration_manager, num_input_channels: int,
+                            num_output_channels: int):
+    """The network a checkpoint's trainer builds for inference (no deep supervision).
+
+    For trainers in :data:`~nnunet_fm.nnunet.profiles.DEFAULT_NETWORK_TRAINERS` this is
+    the call ``nnUNetTrainer.build_network_architecture`` makes, without importing the
+    training code; any other trainer builds its own.
+
+    Raises:
+        ValueError: Unknown trainer name.
+    """
+    if trainer_name in DEFAULT_NETWORK_TRAINERS:
+        from nnunetv2.utilities.get_network_from_plans import get_network_from_plans
+
+        return get_network_from_plans(
+            configuration_manager.network_arch_class_name, configuration_manager.network_arch_init_kwargs,
+            configuration_manager.network_arch_init_kwargs_req_import, num_input_channels, num_output_channels,
+            allow_init=True, deep_supervision=False)
+    from nnunet_fm.nnunet.trainers import trainer_class
+
+    return trainer_class(trainer_name).build_network_architecture(
+        plans_manager, configuration_manager, num_input_channels, num_output_channels, enable_deep_supervision=False)
 
 
 def load_predictor(model_dir: Path, folds: Sequence[int], device: str = "cpu", mirroring: bool = False,

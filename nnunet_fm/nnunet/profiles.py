@@ -196,6 +196,12 @@ TEST = Profile(
 
 PROFILES = {p.name: p for p in (QUICK, PAPER, TEST)}
 
+#: Trainers that change nnU-Net's schedule, not its network: their
+#: ``build_network_architecture`` is ``nnUNetTrainer``'s (``get_network_from_plans``), so
+#: prediction builds their network without importing nnU-Net's training code (1.4 s of
+#: start-up). ``tests/core/test_nnunet_pipeline.py`` checks every class named here.
+DEFAULT_NETWORK_TRAINERS = frozenset({"nnUNetTrainer", *(p.trainer for p in PROFILES.values())})
+
 
 def get_profile(name: str | Profile) -> Profile:
     """Look a profile up by name (a :class:`Profile` is returned unchanged).

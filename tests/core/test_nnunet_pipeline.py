@@ -239,6 +239,58 @@ def test_tiled_predictor_matches_nnunet_predictor(tiny, tmp_path):
     assert torch.equal(ours, theirs)
 
 
+def test_default_network_trainers_build_nnunets_network(tiny):
+    """Every trainer named in DEFAULT_NETWORK_TRAINERS keeps nnUNetTrainer's network, and the
+    network prediction builds without the training code has the trainer's exact layout."""
+    import torch
+    from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
+    from nnunetv2.utilities.plans_handling.plans_handler import PlansManager
+
+    from nnunet_fm.nnunet.prediction import build_inference_network
+    from nnunet_fm.nnunet.profiles import DEFAULT_NETWORK_TRAINERS, TEST
+    from nnunet_fm.nnunet.trainers import TRAINERS, trainer_class
+
+    assert DEFAULT_NETWORK_TRAINERS <= set(TRAINERS)
+    plans = PlansManager(str(tiny["planning"].plans_file))
+    configuration = plans.get_configuration(TEST.configuration)
+    for name in sorted(DEFAULT_NETWORK_TRAINERS):
+        assert trainer_class(name).build_network_architecture is nnUNetTrainer.build_network_architecture, name
+        torch.manual_seed(0)
+        ours = build_inference_network(name, plans, configuration, 1, 2)
+        torch.manual_seed(0)
+        theirs = trainer_class(name).build_network_architecture(plans, configuration, 1, 2,
+                                                                enable_deep_supervision=False)
+        assert type(ours) is type(theirs)
+        a, b = ours.state_dict(), theirs.state_dict()
+        assert list(a) == list(b)
+        assert all(torch.equal(a[k], b[k]) for k in a)  # same layers, same init order
+    with pytest.raises(ValueError, match="unknown trainer 'NoSuchTrainer'"):
+        build_inference_network("NoSuchTrainer", plans, configuration, 1, 2)
+
+
+def test_prediction_network_needs_no_training_code(tiny):
+    """Building the network for prediction does not import nnU-Net's trainer module."""
+    import subprocess
+    import sys
+
+    from nnunet_fm.nnunet.profiles import TEST
+
+    code = (
+        "import sys\n"
+        "from nnunetv2.utilities.plans_handling.plans_handler import PlansManager\n"
+        "from nnunet_fm.nnunet.prediction import build_inference_network\n"
+        f"plans = PlansManager({str(tiny['planning'].plans_file)!r})\n"
+        f"configuration = plans.get_configuration({TEST.configuration!r})\n"
+        f"net = build_inference_network({TEST.trainer!r}, plans, configuration, 1, 2)\n"
+        "assert sum(p.numel() for p in net.parameters()) > 0\n"
+        "print('nnunetv2.training.nnUNetTrainer.nnUNetTrainer' in sys.modules)\n"
+    )
+    env = {**os.environ, **tiny["env"]}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "False"
+
+
 def test_cli_parsers_accept_documented_flags():
     from nnunet_fm.cli import build_parser
 

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Sequence
 
 from nnunet_fm.contract import dataset_folder_prefix
+from nnunet_fm.input_checks import int_in_range, output_file_path, positive_int
 
 LOG = logging.getLogger(__name__)
 DEFAULT_OUT = Path("results") / "benchmarks" / "inference.json"
@@ -43,20 +44,17 @@ DATASET_ID = 501
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", default="work_runs/bench_quick", help="work folder of bench_quick_profile")
-    parser.add_argument("--out", default=str(DEFAULT_OUT))
-    parser.add_argument("--folds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
-    parser.add_argument("--max-cases", type=int, default=None, help="limit the number of cases")
+    parser.add_argument("--out", type=output_file_path, default=DEFAULT_OUT)
+    parser.add_argument("--folds", type=int_in_range(0), nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--max-cases", type=positive_int, default=None, help="limit the number of cases")
     parser.add_argument("--raw", default=None, help="nnUNet_raw folder (default: WORK/nnUNet_raw)")
     parser.add_argument("--dataset-id", type=int, default=DATASET_ID)
     parser.add_argument("--mirroring", action="store_true", help="test-time mirroring on both paths")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved pairs of runs; the median ratio counts")
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="interleaved pairs of runs; the median ratio counts")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    if args.repeats < 1:
-        raise SystemExit(f"--repeats must be at least 1, got {args.repeats}")
-    if args.max_cases is not None and args.max_cases < 1:
-        raise SystemExit(f"--max-cases must be at least 1, got {args.max_cases}")
 
     work = Path(args.work).resolve()
     raw = Path(args.raw).resolve() if args.raw else work / "nnUNet_raw"
@@ -74,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from nnunet_fm.atomic import write_json
         from nnunet_fm.nnunet.prediction import list_cases, predict_with_nnunet_cli
         from nnunet_fm.nnunet.profiles import QUICK
-        from nnunet_fm.nnunet.training import model_folder
+        from nnunet_fm.nnunet.training import FINAL_CHECKPOINT, model_folder
 
         cases = list_cases(dataset / "imagesTs")
         if args.max_cases:
@@ -82,6 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not cases:
             raise SystemExit(f"{dataset / 'imagesTs'} has no cases")
         model_dir = model_folder(args.dataset_id, QUICK)
+        for fold in args.folds:
+            if not (model_dir / f"fold_{fold}" / FINAL_CHECKPOINT).is_file():
+                raise SystemExit(f"{model_dir / f'fold_{fold}' / FINAL_CHECKPOINT} is missing: train fold {fold} first")
         bench = work / "inference_bench"
         if bench.exists():
             shutil.rmtree(bench)
@@ -196,13 +197,13 @@ def compare_masks(ours: Path, theirs: Path, cases: dict) -> dict[str, dict]:
     import numpy as np
     import SimpleITK as sitk
 
+    from nnunet_fm.seg_metrics import dice
+
     agreement = {}
     for case in cases:
         a = sitk.ReadImage(str(ours / f"{case}.nii.gz"))
         b = sitk.ReadImage(str(theirs / f"{case}.nii.gz"))
-        x, y = sitk.GetArrayFromImage(a) > 0, sitk.GetArrayFromImage(b) > 0
-        total = x.sum() + y.sum()
-        agreement[case] = {"dice": 1.0 if total == 0 else float(2 * np.count_nonzero(x & y) / total),
+        agreement[case] = {"dice": dice(sitk.GetArrayFromImage(a) > 0, sitk.GetArrayFromImage(b) > 0),
                            "same_geometry": a.GetSize() == b.GetSize()
                            and np.allclose(a.GetSpacing(), b.GetSpacing())
                            and np.allclose(a.GetOrigin(), b.GetOrigin())
